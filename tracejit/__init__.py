@@ -1,0 +1,23 @@
+"""tracejit: trace NumPy-style functions into a typed IR, transform it, and run it.
+
+    import tracejit
+    import tracejit.numpy as tnp
+
+    @tracejit.compile
+    def f(x, w):
+        return tnp.tanh(x @ w).sum()
+
+    print(tracejit.make_ir(f)(x, w))   # the typed IR
+"""
+from . import config
+from . import numpy  # noqa: F401  (attaches NumPy's operators and protocols to tracers)
+from .api import Compiled, Lowered, compile, make_ir
+from .errors import IRVerificationError, TracerConversionError
+from .ir import Graph, TensorType, verify
+from .tracing import UnexpectedTracerError
+
+__version__ = "0.1.0"
+
+__all__ = ["Compiled", "Graph", "IRVerificationError", "Lowered", "TensorType",
+           "TracerConversionError", "UnexpectedTracerError", "compile", "config", "make_ir",
+           "verify"]

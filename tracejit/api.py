@@ -1,0 +1,243 @@
+"""``tracejit.compile`` and ``tracejit.make_ir``: signature keys, tracing once, calling fast.
+
+A call flattens its arguments (pytrees), builds a key from the tree structure, every leaf's
+abstract type and the static arguments' values, and looks the key up. On a miss the function is
+traced into a Graph (verified when configured) and handed to the backend; on a hit the stored
+executable runs at once. Python scalars are runtime inputs (weakly typed), never baked in.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from . import config, dtypes, pytree
+from .backends import get_backend
+from .ir import Graph, TensorType, verify
+from .tracing import Tracer, trace_flat
+
+STAGES = ("traced",)
+
+
+def _leaf_type(leaf, path: str, fname: str) -> TensorType:
+    """The abstract type of one argument leaf; a clear TypeError for anything else."""
+    if isinstance(leaf, Tracer):
+        return leaf.ttype
+    if isinstance(leaf, (bool, int, float)):
+        dtype = dtypes.python_scalar_dtype(leaf)
+        if dtype.kind == "i" and not -2**63 <= leaf < 2**63:
+            raise OverflowError(f"{fname}: argument {path} = {leaf} does not fit in int64")
+        return TensorType((), dtype, weak=True)
+    if isinstance(leaf, (np.ndarray, np.generic)):
+        try:
+            return TensorType(leaf.shape, dtypes.canonical_dtype(leaf.dtype))
+        except TypeError as e:
+            raise TypeError(f"{fname}: argument {path}: {e}") from None
+    raise TypeError(
+        f"{fname}: argument {path} is a {type(leaf).__name__}; compiled functions take NumPy "
+        "arrays, NumPy/Python scalars, and tuples/lists/dicts of them. If it is a configuration "
+        "value, mark it static (static_argnums=... or static_argnames=...).")
+
+
+def _to_runtime(leaf, ttype: TensorType):
+    if isinstance(leaf, np.ndarray):
+        return leaf
+    return np.asarray(leaf, dtype=ttype.dtype)
+
+
+@dataclass
+class _Entry:
+    graph: Graph
+    out_tree: pytree.TreeDef
+    run: Callable
+
+
+class Lowered:
+    """What a compiled function turns into for one signature: its graph at each stage."""
+
+    def __init__(self, graph: Graph, backend: str):
+        self.graph = graph
+        self.backend = backend
+
+    def as_text(self, stage: str = "traced") -> str:
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+        return str(self.graph)
+
+    def __str__(self) -> str:
+        return self.as_text()
+
+
+class Compiled:
+    """A function traced once per signature and run by a backend. Made by ``tracejit.compile``."""
+
+    def __init__(self, fun: Callable, static_argnums=(), static_argnames=(), backend=None):
+        if not callable(fun):
+            raise TypeError(f"compile() expects a function, got {type(fun).__name__}")
+        self.fun = fun
+        self.backend = backend or config.get("backend")
+        get_backend(self.backend)  # fail early on an unknown name
+        self.static_argnums, self.static_argnames = _static_sets(fun, static_argnums,
+                                                                 static_argnames)
+        self._entries: dict[Any, _Entry] = {}
+        functools.update_wrapper(self, fun)
+
+    @property
+    def _name(self) -> str:
+        return getattr(self.fun, "__name__", "f")
+
+    # --- keys ----------------------------------------------------------------------------------
+    def _split(self, args, kwargs):
+        """(dynamic args, dynamic kwargs, static items) with static values checked hashable."""
+        dyn_args, statics = [], []
+        for i, a in enumerate(args):
+            if i in self.static_argnums:
+                statics.append((i, _hashable_static(a, f"positional argument {i}", self._name)))
+            else:
+                dyn_args.append(a)
+        dyn_kwargs = {}
+        for k, v in kwargs.items():
+            if k in self.static_argnames:
+                statics.append((k, _hashable_static(v, f"argument {k!r}", self._name)))
+            else:
+                dyn_kwargs[k] = v
+        return dyn_args, dyn_kwargs, tuple(statics)
+
+    def _signature(self, args, kwargs):
+        dyn_args, dyn_kwargs, statics = self._split(args, kwargs)
+        leaves, treedef = pytree.flatten((tuple(dyn_args), dyn_kwargs))
+        paths = pytree.leaf_paths(treedef, "")
+        types = tuple(_leaf_type(leaf, _pretty_path(p), self._name)
+                      for leaf, p in zip(leaves, paths))
+        return (treedef, types, statics), leaves
+
+    # --- tracing -------------------------------------------------------------------------------
+    def _trace(self, key, n_args: int) -> tuple[Graph, pytree.TreeDef]:
+        treedef, types, statics = key
+        static_pos = dict(s for s in statics if isinstance(s[0], int))
+        static_kw = {k: v for k, v in statics if isinstance(k, str)}
+        out_tree = []
+
+        def flat_fun(*leaf_tracers):
+            dyn_args, dyn_kwargs = pytree.unflatten(treedef, leaf_tracers)
+            it = iter(dyn_args)
+            full_args = [static_pos[i] if i in static_pos else next(it) for i in range(n_args)]
+            out = self.fun(*full_args, **dyn_kwargs, **static_kw)
+            leaves, tree = pytree.flatten(out)
+            out_tree.append(tree)
+            return leaves
+
+        graph, _ = trace_flat(flat_fun, list(types), self._name)
+        if config.get("verify"):
+            verify(graph)
+        return graph, out_tree[0]
+
+    def _entry(self, args, kwargs) -> tuple[_Entry, list]:
+        key, leaves = self._signature(args, kwargs)
+        entry = self._entries.get(key)
+        if entry is None:
+            graph, out_tree = self._trace(key, len(args))
+            run = get_backend(self.backend).compile_graph(graph)
+            entry = self._entries[key] = _Entry(graph, out_tree, run)
+        return entry, [_to_runtime(leaf, t) for leaf, t in zip(leaves, key[1])]
+
+    # --- public --------------------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        leaves, _ = pytree.flatten((args, kwargs))
+        if any(isinstance(leaf, Tracer) for leaf in leaves):
+            return self.fun(*args, **kwargs)  # called inside another trace: inline the function
+        entry, runtime = self._entry(args, kwargs)
+        return pytree.unflatten(entry.out_tree, entry.run(runtime))
+
+    def lower(self, *args, **kwargs) -> Lowered:
+        """Trace (or reuse the trace) for these arguments without running; inspect the result."""
+        entry, _ = self._entry(args, kwargs)
+        return Lowered(entry.graph, self.backend)
+
+    def __repr__(self) -> str:
+        return f"<tracejit.compile({self._name}) backend={self.backend}>"
+
+
+def _pretty_path(path: str) -> str:
+    # Paths come as "[0][i]..." over (args, kwargs): show args[i] / kwargs['k'].
+    if path.startswith("[0]"):
+        return "args" + path[3:]
+    if path.startswith("[1]"):
+        return "kwargs" + path[3:]
+    return path
+
+
+def _hashable_static(value, what: str, fname: str):
+    if isinstance(value, (np.ndarray, Tracer)):
+        raise TypeError(f"{fname}: static {what} is an array; static arguments must be hashable "
+                        "Python values (ints, strings, tuples). Pass arrays as ordinary arguments.")
+    try:
+        hash(value)
+    except TypeError:
+        raise TypeError(f"{fname}: static {what} of type {type(value).__name__} is not hashable; "
+                        "static arguments must be hashable (use a tuple instead of a list)"
+                        ) from None
+    return value
+
+
+def _static_sets(fun, static_argnums, static_argnames):
+    nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    names = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
+    try:
+        params = list(inspect.signature(fun).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    positional = [p.name for p in params
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    nums = {n % len(positional) if n < 0 and positional else n for n in nums}
+    names = set(names)
+    for n in list(nums):  # a static position may also be passed by keyword
+        if n < len(positional):
+            names.add(positional[n])
+    for name in list(names):
+        if name in positional:
+            nums.add(positional.index(name))
+    return frozenset(nums), frozenset(names)
+
+
+def compile(fun=None, *, static_argnums=(), static_argnames=(), backend=None):  # noqa: A001
+    """Compile ``fun``: trace once per signature, then run the traced graph.
+
+    >>> import numpy as np, tracejit
+    >>> @tracejit.compile
+    ... def f(x, y):
+    ...     return np.tanh(x) * y + 1.0
+    >>> f(np.zeros(3, np.float32), 2.0)
+    array([1., 1., 1.], dtype=float32)
+
+    Usable bare (``@compile``) or with arguments (``@compile(static_argnums=1)``).
+    """
+    if fun is None:
+        return lambda f: Compiled(f, static_argnums, static_argnames, backend)
+    return Compiled(fun, static_argnums, static_argnames, backend)
+
+
+def make_ir(fun, *, static_argnums=(), static_argnames=()):
+    """``make_ir(f)(*args)`` traces ``f`` for these arguments and returns the Graph.
+
+    >>> import numpy as np, tracejit
+    >>> print(tracejit.make_ir(lambda x: (x * 2.0).sum())(np.ones(3, np.float32)))
+    graph <lambda>(a:f32[3]) {
+      b:f32[3] = broadcast_in_dim[shape=(3,) dims=()] 2.0:f32
+      c:f32[3] = mul a b
+      d:f32[] = reduce_sum[axes=(0,)] c
+      return d
+    }
+    """
+    compiled = Compiled(fun, static_argnums, static_argnames, backend="interpreter")
+
+    @functools.wraps(fun)
+    def traced(*args, **kwargs):
+        key, _ = compiled._signature(args, kwargs)
+        graph, _ = compiled._trace(key, len(args))
+        return graph
+
+    return traced

@@ -1,0 +1,12 @@
+"""Backends turn a Graph into a callable ``run(list of arrays) -> list of arrays``."""
+from __future__ import annotations
+
+import importlib
+
+BACKENDS = {"interpreter": "tracejit.backends.interpreter"}
+
+
+def get_backend(name: str):
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; available: {', '.join(sorted(BACKENDS))}")
+    return importlib.import_module(BACKENDS[name])

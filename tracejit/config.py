@@ -1,0 +1,71 @@
+"""Every environment variable tracejit reads, typed, in one table (the README mirrors it).
+
+Read a setting as ``config.get("backend")``; override it for a block with
+``with tracejit.config.override(verify=True): ...``.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected a boolean (1/0/true/false), got {text!r}")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    env: str
+    parse: Callable[[str], Any]
+    default: Any
+    doc: str
+
+
+SETTINGS = {s.name: s for s in (
+    Setting("backend", "TRACEJIT_BACKEND", str, "interpreter",
+            "backend used when compile() names none: interpreter"),
+    Setting("verify", "TRACEJIT_VERIFY", _bool, False,
+            "run the IR verifier on every traced graph (the test suite turns it on)"),
+)}
+
+_overrides: list[dict[str, Any]] = []
+
+
+def _from_env(setting: Setting):
+    raw = os.environ.get(setting.env)
+    if raw is None:
+        return setting.default
+    try:
+        return setting.parse(raw)
+    except ValueError as e:
+        warnings.warn(f"ignoring {setting.env}={raw!r}: {e}; using {setting.default!r}",
+                      stacklevel=3)
+        return setting.default
+
+
+def get(name: str):
+    for layer in reversed(_overrides):
+        if name in layer:
+            return layer[name]
+    return _from_env(SETTINGS[name])
+
+
+@contextmanager
+def override(**values):
+    unknown = sorted(set(values) - set(SETTINGS))
+    if unknown:
+        raise KeyError(f"unknown tracejit setting(s) {unknown}; known: {sorted(SETTINGS)}")
+    _overrides.append(values)
+    try:
+        yield
+    finally:
+        _overrides.remove(values)

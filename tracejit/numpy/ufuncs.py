@@ -1,0 +1,267 @@
+"""Elementwise functions with NumPy's ufunc semantics.
+
+Each function asks NumPy itself which loop it would run (``ufunc.resolve_dtypes``, which knows
+NEP 50 weak scalars), converts and broadcasts the operands to that loop, then builds the result
+from primitives. Asking NumPy keeps every dtype rule, and every type error message, NumPy's own.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..primitives import elementwise as E
+from . import _prims as P
+from ._dispatch import implements
+
+
+def _resolve_key(x):
+    t = P.ttype_of(x)
+    if t.weak and t.dtype.kind in "if":
+        return int if t.dtype.kind == "i" else float
+    return t.dtype
+
+
+def apply_ufunc(ufunc, body, args):
+    """Promote and broadcast ``args`` as ``ufunc`` would, then ``body(*operands)``."""
+    if len(args) != ufunc.nin:
+        raise P.user_error(TypeError, f"{ufunc.__name__}() takes {ufunc.nin} arguments, "
+                                      f"got {len(args)}")
+    trace = P.the_trace(*args)
+    try:
+        resolved = ufunc.resolve_dtypes(tuple(_resolve_key(a) for a in args) + (None,))
+    except TypeError as e:
+        raise P.user_error(TypeError, str(e)) from None
+    types = [P.ttype_of(a) for a in args]
+    weak = all(t.weak for t in types)
+    shape = P.broadcast_shapes(*(t.shape for t in types))
+    out = body(*P.operands(args, resolved[:-1], shape, trace, weak))
+    assert out.dtype == resolved[-1], f"tracejit bug: {ufunc.__name__} gave {out.dtype}"
+    return out
+
+
+def _define(ufunc, body, *aliases):
+    @implements(ufunc)
+    def fn(*args):
+        return apply_ufunc(ufunc, body, args)
+
+    fn.__name__ = fn.__qualname__ = ufunc.__name__
+    fn.__doc__ = f"``numpy.{ufunc.__name__}`` on traced arrays (NumPy's dtype rules)."
+    for alias in aliases:
+        implements(alias)(fn)
+    return fn
+
+
+def _float_only(prim, on_integers):
+    """A body for float primitives whose NumPy loop also exists for integers/bool."""
+    return lambda x: prim.bind(x) if x.dtype.kind == "f" else on_integers(x)
+
+
+def _const_like(x, value):
+    return P.full(x.shape, value, x.dtype if not isinstance(value, bool) else np.bool_)
+
+
+def _truthy(x):
+    return x if x.dtype == np.bool_ else E.ne.bind(x, _const_like(x, 0))
+
+
+def _scalar(x, value):
+    """A scalar constant of x's dtype, broadcast to x's shape."""
+    return P.full(x.shape, value, x.dtype)
+
+
+# --- prim-backed -----------------------------------------------------------------------------
+add = _define(np.add, E.add.bind)
+subtract = _define(np.subtract, E.sub.bind)
+multiply = _define(np.multiply, E.mul.bind)
+true_divide = divide = _define(np.divide, E.div.bind)
+floor_divide = _define(np.floor_divide, E.floordiv.bind)
+remainder = mod = _define(np.remainder, E.mod.bind)
+power = _define(np.power, E.pow_.bind, np.pow)
+maximum = _define(np.maximum, E.max_.bind)
+minimum = _define(np.minimum, E.min_.bind)
+arctan2 = atan2 = _define(np.arctan2, E.atan2.bind, np.atan2)
+bitwise_and = _define(np.bitwise_and, E.and_.bind)
+bitwise_or = _define(np.bitwise_or, E.or_.bind)
+bitwise_xor = _define(np.bitwise_xor, E.xor.bind)
+equal = _define(np.equal, E.eq.bind)
+not_equal = _define(np.not_equal, E.ne.bind)
+less = _define(np.less, E.lt.bind)
+less_equal = _define(np.less_equal, E.le.bind)
+greater = _define(np.greater, E.gt.bind)
+greater_equal = _define(np.greater_equal, E.ge.bind)
+
+negative = _define(np.negative, E.neg.bind)
+positive = _define(np.positive, lambda x: x)
+absolute = _define(np.absolute, E.abs_.bind)
+sign = _define(np.sign, E.sign.bind)
+invert = bitwise_not = _define(np.invert, E.not_.bind, np.bitwise_invert)
+floor = _define(np.floor, _float_only(E.floor, lambda x: x))
+ceil = _define(np.ceil, _float_only(E.ceil, lambda x: x))
+rint = _define(np.rint, E.round_.bind)
+exp = _define(np.exp, E.exp.bind)
+log = _define(np.log, E.log.bind)
+log1p = _define(np.log1p, E.log1p.bind)
+expm1 = _define(np.expm1, E.expm1.bind)
+sqrt = _define(np.sqrt, E.sqrt.bind)
+sin = _define(np.sin, E.sin.bind)
+cos = _define(np.cos, E.cos.bind)
+tan = _define(np.tan, E.tan.bind)
+tanh = _define(np.tanh, E.tanh.bind)
+arctan = atan = _define(np.arctan, E.arctan.bind, np.atan)
+isnan = _define(np.isnan, _float_only(E.isnan, lambda x: _const_like(x, False)))
+isfinite = _define(np.isfinite, _float_only(E.isfinite, lambda x: _const_like(x, True)))
+
+
+# --- composites ------------------------------------------------------------------------------
+def _trunc(x):
+    if x.dtype.kind != "f":
+        return x
+    return E.select.bind(E.lt.bind(x, _scalar(x, 0)), E.ceil.bind(x), E.floor.bind(x))
+
+
+def _isinf(x):
+    if x.dtype.kind != "f":
+        return _const_like(x, False)
+    finite_or_nan = E.or_.bind(E.isfinite.bind(x), E.isnan.bind(x))
+    return E.not_.bind(finite_or_nan)
+
+
+def _reciprocal(x):
+    if x.dtype.kind == "f":
+        return E.div.bind(_scalar(x, 1), x)
+    # Integer reciprocal truncates towards zero: 1/x is 0 unless |x| == 1 (1/0 is undefined).
+    return E.select.bind(E.eq.bind(E.abs_.bind(x), _scalar(x, 1)), x, _scalar(x, 0))
+
+
+def _log_base(base):
+    inv_ln = 1.0 / math.log(base)
+    return lambda x: E.mul.bind(E.log.bind(x), _scalar(x, inv_ln))
+
+
+def _sinh(x):
+    # For |x| < 1 through expm1 (no cancellation near 0); above, exp(|x|/2) squared so the
+    # result overflows only where the true value does.
+    t = E.abs_.bind(x)
+    u = E.expm1.bind(t)
+    small = E.mul.bind(_scalar(x, 0.5), E.add.bind(u, E.div.bind(u, E.add.bind(u, _scalar(x, 1)))))
+    h = E.exp.bind(E.mul.bind(_scalar(x, 0.5), t))
+    large = E.sub.bind(E.mul.bind(E.mul.bind(_scalar(x, 0.5), h), h),
+                       E.div.bind(_scalar(x, 0.5), E.mul.bind(h, h)))
+    r = E.select.bind(E.lt.bind(t, _scalar(x, 1)), small, large)
+    return E.select.bind(E.lt.bind(x, _scalar(x, 0)), E.neg.bind(r), r)
+
+
+def _cosh(x):
+    h = E.exp.bind(E.mul.bind(_scalar(x, 0.5), E.abs_.bind(x)))
+    return E.add.bind(E.mul.bind(E.mul.bind(_scalar(x, 0.5), h), h),
+                      E.div.bind(_scalar(x, 0.5), E.mul.bind(h, h)))
+
+
+def _one_minus_x_squared(x):
+    # (1 - x)(1 + x) keeps precision near |x| = 1, where 1 - x*x cancels.
+    one = _scalar(x, 1)
+    return E.mul.bind(E.sub.bind(one, x), E.add.bind(one, x))
+
+
+def _arcsin(x):
+    return E.atan2.bind(x, E.sqrt.bind(_one_minus_x_squared(x)))
+
+
+def _arccos(x):
+    return E.atan2.bind(E.sqrt.bind(_one_minus_x_squared(x)), x)
+
+
+def _arctanh(x):
+    ratio = E.div.bind(E.mul.bind(_scalar(x, 2), x), E.sub.bind(_scalar(x, 1), x))
+    return E.mul.bind(_scalar(x, 0.5), E.log1p.bind(ratio))
+
+
+def _logaddexp(a, b):
+    # max + log1p(exp(-|a - b|)); where a - b is NaN (equal infinities or a NaN), a + b is right.
+    d = E.sub.bind(a, b)
+    stable = E.add.bind(E.max_.bind(a, b), E.log1p.bind(E.exp.bind(E.neg.bind(E.abs_.bind(d)))))
+    return E.select.bind(E.isnan.bind(d), E.add.bind(a, b), stable)
+
+
+def _logical(prim):
+    return lambda *xs: prim.bind(*[_truthy(x) for x in xs])
+
+
+trunc = _define(np.trunc, _trunc)
+isinf = _define(np.isinf, _isinf)
+square = _define(np.square, lambda x: E.mul.bind(x, x))
+reciprocal = _define(np.reciprocal, _reciprocal)
+exp2 = _define(np.exp2, lambda x: E.pow_.bind(_scalar(x, 2), x))
+log2 = _define(np.log2, _log_base(2))
+log10 = _define(np.log10, _log_base(10))
+sinh = _define(np.sinh, _sinh)
+cosh = _define(np.cosh, _cosh)
+arcsin = asin = _define(np.arcsin, _arcsin, np.asin)
+arccos = acos = _define(np.arccos, _arccos, np.acos)
+arctanh = atanh = _define(np.arctanh, _arctanh, np.atanh)
+logaddexp = _define(np.logaddexp, _logaddexp)
+logical_and = _define(np.logical_and, _logical(E.and_))
+logical_or = _define(np.logical_or, _logical(E.or_))
+logical_xor = _define(np.logical_xor, _logical(E.xor))
+logical_not = _define(np.logical_not, _logical(E.not_))
+
+
+# --- non-ufunc elementwise functions ---------------------------------------------------------
+def _where_traced(condition, x=None, y=None):
+    if x is None or y is None:
+        raise P.user_error(NotImplementedError,
+                           "where(condition) with one argument returns indices whose count "
+                           "depends on the values; it cannot be traced. Use where(cond, x, y).")
+    trace = P.the_trace(condition, x, y)
+    types = [P.ttype_of(v) for v in (condition, x, y)]
+    from .. import dtypes
+    try:
+        dtype, weak = dtypes.result_type(*[(t.dtype, t.weak) for t in types[1:]])
+    except TypeError as e:
+        raise P.user_error(TypeError, str(e)) from None
+    shape = P.broadcast_shapes(*(t.shape for t in types))
+    cond = P.broadcast_to(_truthy(P.lift(condition, trace)), shape)
+    on_true, on_false = P.operands((x, y), (dtype, dtype), shape, trace, weak)
+    return E.select.bind(cond, on_true, on_false)
+
+
+where = implements(np.where)(_where_traced)
+
+
+@implements(np.clip)
+def clip(a, a_min=None, a_max=None, out=None, **kwargs):
+    if out is not None:
+        raise P.user_error(NotImplementedError, "clip(out=...) is not supported on traced arrays")
+    a_min = kwargs.pop("min", a_min)
+    a_max = kwargs.pop("max", a_max)
+    if kwargs:
+        raise P.user_error(TypeError, f"clip() got unexpected arguments {sorted(kwargs)}")
+    if a_min is None and a_max is None:
+        raise P.user_error(ValueError, "One of max or min must be given")
+    result = a
+    if a_min is not None:
+        result = maximum(result, a_min)
+    if a_max is not None:
+        result = minimum(result, a_max)
+    return result if P.is_traced(result) else P.lift(result, P.the_trace(a))
+
+
+@implements(np.round)
+def round_(a, decimals=0, out=None):
+    if out is not None:
+        raise P.user_error(NotImplementedError, "round(out=...) is not supported on traced arrays")
+    a = P.lift(a)
+    if a.dtype.kind != "f":
+        if decimals >= 0:
+            return a
+        raise P.user_error(NotImplementedError, "round() of integers to negative decimals")
+    if decimals == 0:
+        return E.round_.bind(a)
+    scale = P.full(a.shape, 10.0 ** (decimals if decimals > 0 else -decimals), a.dtype)
+    if decimals > 0:  # as NumPy: rint(x * 10**d) / 10**d
+        return E.div.bind(E.round_.bind(E.mul.bind(a, scale)), scale)
+    return E.mul.bind(E.round_.bind(E.div.bind(a, scale)), scale)
+
+
+around = implements(np.around)(round_)

@@ -1,0 +1,131 @@
+"""Elementwise primitives: one line (block) per primitive.
+
+Operands of an elementwise primitive have one shape and one dtype: broadcasting and promotion are
+made explicit (``broadcast_in_dim``, ``convert``) by ``tracejit.numpy`` before binding. The result
+is weak only when every operand is weak.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes
+from ..ir import TensorType
+from .registry import Primitive
+
+FLOAT = "f"
+INT = "iu"
+NUM = "iuf"
+ALL = "biuf"
+
+
+def _check_operands(name, kinds, types):
+    first = types[0]
+    for t in types[1:]:
+        if t.shape != first.shape or t.dtype != first.dtype:
+            raise TypeError(f"{name}: operands must share shape and dtype, got "
+                            + ", ".join(str(t) for t in types))
+    if first.dtype.kind not in kinds:
+        raise TypeError(f"{name}: dtype {first.dtype} not accepted (kinds {kinds!r})")
+    return first
+
+
+def _make(name, nin, np_fn, scalar, kinds, result_bool=False):
+    def abstract_eval(*types):
+        if len(types) != nin:
+            raise TypeError(f"{name} takes {nin} operand(s), got {len(types)}")
+        first = _check_operands(name, kinds, types)
+        weak = all(t.weak for t in types)
+        return TensorType(first.shape, np.bool_ if result_bool else first.dtype, weak)
+
+    def impl(*arrays):
+        return np.asarray(np_fn(*arrays))
+
+    return Primitive(name, "elementwise", abstract_eval=abstract_eval, impl=impl, scalar=scalar,
+                     dtype_kinds=kinds)
+
+
+def unary(name, np_fn, scalar, kinds):
+    return _make(name, 1, np_fn, scalar, kinds)
+
+
+def binary(name, np_fn, scalar, kinds):
+    return _make(name, 2, np_fn, scalar, kinds)
+
+
+def predicate(name, nin, np_fn, scalar, kinds):
+    return _make(name, nin, np_fn, scalar, kinds, result_bool=True)
+
+
+# --- unary arithmetic ------------------------------------------------------------------------
+neg = unary("neg", np.negative, "(-{0})", NUM)
+sign = unary("sign", np.sign, "np.sign({0})", NUM)
+abs_ = unary("abs", np.abs, "abs({0})", ALL)
+floor = unary("floor", np.floor, "np.floor({0})", FLOAT)
+ceil = unary("ceil", np.ceil, "np.ceil({0})", FLOAT)
+round_ = unary("round", np.rint, "np.rint({0})", FLOAT)  # half to even, as np.round
+# --- transcendental --------------------------------------------------------------------------
+exp = unary("exp", np.exp, "np.exp({0})", FLOAT)
+log = unary("log", np.log, "np.log({0})", FLOAT)
+log1p = unary("log1p", np.log1p, "np.log1p({0})", FLOAT)
+expm1 = unary("expm1", np.expm1, "np.expm1({0})", FLOAT)
+sqrt = unary("sqrt", np.sqrt, "np.sqrt({0})", FLOAT)
+sin = unary("sin", np.sin, "np.sin({0})", FLOAT)
+cos = unary("cos", np.cos, "np.cos({0})", FLOAT)
+tan = unary("tan", np.tan, "np.tan({0})", FLOAT)
+tanh = unary("tanh", np.tanh, "np.tanh({0})", FLOAT)
+arctan = unary("arctan", np.arctan, "np.arctan({0})", FLOAT)
+# --- bitwise / logical (logical on bool, bitwise on integers) --------------------------------
+not_ = unary("not", np.invert, "(~{0})", "biu")
+# --- predicates ------------------------------------------------------------------------------
+isnan = predicate("isnan", 1, np.isnan, "np.isnan({0})", FLOAT)
+isfinite = predicate("isfinite", 1, np.isfinite, "np.isfinite({0})", FLOAT)
+
+# --- binary arithmetic -----------------------------------------------------------------------
+add = binary("add", np.add, "({0} + {1})", ALL)  # on bool: logical or, as NumPy
+sub = binary("sub", np.subtract, "({0} - {1})", NUM)
+mul = binary("mul", np.multiply, "({0} * {1})", ALL)  # on bool: logical and, as NumPy
+div = binary("div", np.true_divide, "({0} / {1})", FLOAT)
+floordiv = binary("floordiv", np.floor_divide, "({0} // {1})", NUM)
+mod = binary("mod", np.remainder, "({0} % {1})", NUM)  # sign of the divisor, as NumPy
+pow_ = binary("pow", np.power, "({0} ** {1})", NUM)
+max_ = binary("max", np.maximum, "np.maximum({0}, {1})", ALL)  # NaN-propagating
+min_ = binary("min", np.minimum, "np.minimum({0}, {1})", ALL)
+atan2 = binary("atan2", np.arctan2, "np.arctan2({0}, {1})", FLOAT)
+and_ = binary("and", np.bitwise_and, "({0} & {1})", "biu")
+or_ = binary("or", np.bitwise_or, "({0} | {1})", "biu")
+xor = binary("xor", np.bitwise_xor, "({0} ^ {1})", "biu")
+# --- comparisons -----------------------------------------------------------------------------
+eq = predicate("eq", 2, np.equal, "({0} == {1})", ALL)
+ne = predicate("ne", 2, np.not_equal, "({0} != {1})", ALL)
+lt = predicate("lt", 2, np.less, "({0} < {1})", ALL)
+le = predicate("le", 2, np.less_equal, "({0} <= {1})", ALL)
+gt = predicate("gt", 2, np.greater, "({0} > {1})", ALL)
+ge = predicate("ge", 2, np.greater_equal, "({0} >= {1})", ALL)
+
+
+# --- select: where(pred, on_true, on_false) --------------------------------------------------
+def _select_abstract_eval(pred, on_true, on_false):
+    if pred.dtype != np.bool_ or pred.shape != on_true.shape:
+        raise TypeError(f"select: predicate must be bool of the operands' shape, got {pred}")
+    first = _check_operands("select", ALL, [on_true, on_false])
+    return TensorType(first.shape, first.dtype, on_true.weak and on_false.weak)
+
+
+select = Primitive("select", "elementwise", abstract_eval=_select_abstract_eval,
+                   impl=lambda p, t, f: np.asarray(np.where(p, t, f)),
+                   scalar="({1} if {0} else {2})", dtype_kinds=ALL)
+
+
+# --- convert[dtype, weak]: NumPy's astype (C casts; float -> int truncates) ------------------
+# `weak` (printed only when set) keeps a Python scalar weak when promotion changed its dtype.
+def _convert_abstract_eval(x, *, dtype, weak=False):
+    return TensorType(x.shape, dtypes.canonical_dtype(dtype), weak)
+
+
+def _convert_impl(x, *, dtype, weak=False):
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.asarray(x).astype(dtype)
+
+
+convert = Primitive("convert", "elementwise", abstract_eval=_convert_abstract_eval,
+                    impl=_convert_impl, scalar="{dtype}({0})", dtype_kinds=ALL)

@@ -1,0 +1,51 @@
+"""The primitive registry: one ``Primitive`` object per operation, holding all of its rules.
+
+Every rule of a primitive is attached in its one block (see the sibling modules):
+
+- ``abstract_eval(*in_types, **params) -> TensorType``: shape and dtype of the result; raises on
+  ill-typed input. Used by tracing and by ``ir.verify``.
+- ``impl(*arrays, **params) -> ndarray``: the NumPy reference implementation (the interpreter).
+- ``scalar``: for elementwise primitives, the scalar expression code generation emits, as a
+  format string over the operands (``"({0} + {1})"``); it must agree with ``impl`` on scalars.
+- ``vjp`` / ``jvp``: derivative rules (slots filled by the autodiff work).
+
+``kind`` groups primitives the way passes ask about them (tinygrad style): passes test
+``prim.kind == "elementwise"`` rather than listing names.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+KINDS = ("elementwise", "movement", "reduction", "contraction", "indexing", "creation")
+
+REGISTRY: dict[str, Primitive] = {}
+
+
+class Primitive:
+    def __init__(self, name: str, kind: str, *, abstract_eval: Callable, impl: Callable,
+                 scalar: str | None = None, dtype_kinds: str | None = None):
+        if kind not in KINDS:
+            raise ValueError(f"unknown primitive kind {kind!r}")
+        if name in REGISTRY:
+            raise ValueError(f"primitive {name!r} registered twice")
+        self.name = name
+        self.kind = kind
+        self._abstract_eval = abstract_eval
+        self.impl = impl
+        self.scalar = scalar
+        self.dtype_kinds = dtype_kinds  # elementwise: the dtype kinds ("biuf") operands may have
+        self.vjp: Callable | None = None
+        self.jvp: Callable | None = None
+        REGISTRY[name] = self
+
+    def abstract_eval(self, *in_types, **params):
+        """Always a list of result types (every primitive has one result today)."""
+        return [self._abstract_eval(*in_types, **params)]
+
+    def bind(self, *args, **params):
+        """Apply the primitive: record it when an argument is traced, else run ``impl``."""
+        from ..tracing import bind  # tracing imports the registry; bind lives with the traces
+        return bind(self, args, params)
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"

@@ -1,0 +1,175 @@
+"""Movement, creation and indexing primitives: they rearrange or make values, computing nothing.
+
+``broadcast_in_dim``, ``reshape``, ``transpose``, ``slice``, ``rev``, ``pad``, ``concatenate``,
+``iota`` and ``gather``. Every shape parameter is a tuple of Python ints (printable, hashable).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes
+from ..ir import TensorType
+from .registry import Primitive
+
+
+def _is_perm(axes, ndim):
+    return sorted(axes) == list(range(ndim))
+
+
+# --- broadcast_in_dim[shape, dims]: operand dim i becomes output dim dims[i] -----------------
+def _broadcast_in_dim_abstract_eval(x, *, shape, dims):
+    if len(dims) != x.ndim or list(dims) != sorted(set(dims)) or any(d >= len(shape) for d in dims):
+        raise TypeError(f"broadcast_in_dim: dims {dims} do not map {x} into {shape}")
+    for i, d in enumerate(dims):
+        if x.shape[i] not in (1, shape[d]):
+            raise TypeError(f"broadcast_in_dim: operand dim {i} of {x} cannot broadcast to {shape}")
+    return x.with_shape(shape)
+
+
+def _broadcast_in_dim_impl(x, *, shape, dims):
+    expanded = [1] * len(shape)
+    for i, d in enumerate(dims):
+        expanded[d] = x.shape[i]
+    return np.broadcast_to(np.reshape(x, expanded), shape)
+
+
+broadcast_in_dim = Primitive("broadcast_in_dim", "movement",
+                             abstract_eval=_broadcast_in_dim_abstract_eval,
+                             impl=_broadcast_in_dim_impl)
+
+
+# --- reshape[shape]: row-major order ---------------------------------------------------------
+def _reshape_abstract_eval(x, *, shape):
+    if int(np.prod(shape, dtype=np.int64)) != x.size or any(d < 0 for d in shape):
+        raise TypeError(f"reshape: cannot reshape {x} into {shape}")
+    return x.with_shape(shape)
+
+
+reshape = Primitive("reshape", "movement", abstract_eval=_reshape_abstract_eval,
+                    impl=lambda x, *, shape: np.reshape(x, shape))
+
+
+# --- transpose[perm] -------------------------------------------------------------------------
+def _transpose_abstract_eval(x, *, perm):
+    if not _is_perm(perm, x.ndim):
+        raise TypeError(f"transpose: {perm} is not a permutation of {x.ndim} axes")
+    return x.with_shape(tuple(x.shape[p] for p in perm))
+
+
+transpose = Primitive("transpose", "movement", abstract_eval=_transpose_abstract_eval,
+                      impl=lambda x, *, perm: np.transpose(x, perm))
+
+
+# --- slice[start, limit, strides]: positive strides, in-bounds -------------------------------
+def _slice_abstract_eval(x, *, start, limit, strides):
+    if not (len(start) == len(limit) == len(strides) == x.ndim):
+        raise TypeError(f"slice: parameters do not match the rank of {x}")
+    shape = []
+    for lo, hi, st, n in zip(start, limit, strides, x.shape):
+        if not (0 <= lo <= hi <= n and st >= 1):
+            raise TypeError(f"slice: [{lo}:{hi}:{st}] out of bounds for a dim of size {n}")
+        shape.append((hi - lo + st - 1) // st)
+    return x.with_shape(tuple(shape))
+
+
+def _slice_impl(x, *, start, limit, strides):
+    return x[tuple(slice(lo, hi, st) for lo, hi, st in zip(start, limit, strides))]
+
+
+slice_ = Primitive("slice", "movement", abstract_eval=_slice_abstract_eval, impl=_slice_impl)
+
+
+# --- rev[axes]: reverse the order along axes -------------------------------------------------
+def _rev_abstract_eval(x, *, axes):
+    if len(set(axes)) != len(axes) or any(not 0 <= a < x.ndim for a in axes):
+        raise TypeError(f"rev: bad axes {axes} for {x}")
+    return x
+
+
+rev = Primitive("rev", "movement", abstract_eval=_rev_abstract_eval,
+                impl=lambda x, *, axes: np.flip(x, axes) if axes else x)
+
+
+# --- pad[config]: config[i] = (low, high, interior) >= 0; the pad value is operand 1 ---------
+def _pad_abstract_eval(x, value, *, config):
+    if value.shape != () or value.dtype != x.dtype or len(config) != x.ndim:
+        raise TypeError(f"pad: needs a scalar pad value of {x.dtype} and one config per dim")
+    shape = []
+    for (lo, hi, interior), n in zip(config, x.shape):
+        if min(lo, hi, interior) < 0:
+            raise TypeError(f"pad: negative padding {config}")
+        shape.append(lo + hi + n + max(n - 1, 0) * interior)
+    return TensorType(shape, x.dtype, x.weak and value.weak)
+
+
+def _pad_impl(x, value, *, config):
+    shape = _pad_abstract_eval(TensorType(x.shape, x.dtype), TensorType((), x.dtype),
+                               config=config).shape
+    out = np.full(shape, value, dtype=x.dtype)
+    index = tuple(slice(lo, lo + (n - 1) * (interior + 1) + 1 if n else lo, interior + 1)
+                  for (lo, _, interior), n in zip(config, x.shape))
+    out[index] = x
+    return out
+
+
+pad = Primitive("pad", "movement", abstract_eval=_pad_abstract_eval, impl=_pad_impl)
+
+
+# --- concatenate[axis] -----------------------------------------------------------------------
+def _concatenate_abstract_eval(*xs, axis):
+    first = xs[0]
+    if not 0 <= axis < first.ndim:
+        raise TypeError(f"concatenate: axis {axis} out of range for {first}")
+    for x in xs[1:]:
+        same = x.ndim == first.ndim and all(
+            a == b for i, (a, b) in enumerate(zip(x.shape, first.shape)) if i != axis)
+        if not same or x.dtype != first.dtype:
+            raise TypeError(f"concatenate: operands {first} and {x} do not fit along axis {axis}")
+    shape = list(first.shape)
+    shape[axis] = sum(x.shape[axis] for x in xs)
+    return TensorType(shape, first.dtype, all(x.weak for x in xs))
+
+
+concatenate = Primitive("concatenate", "movement", abstract_eval=_concatenate_abstract_eval,
+                        impl=lambda *xs, axis: np.concatenate(xs, axis=axis))
+
+
+# --- iota[shape, dtype, dimension]: 0, 1, 2, ... along one dimension -------------------------
+def _iota_abstract_eval(*, shape, dtype, dimension):
+    if not 0 <= dimension < len(shape):
+        raise TypeError(f"iota: dimension {dimension} out of range for {shape}")
+    return TensorType(shape, dtypes.canonical_dtype(dtype))
+
+
+def _iota_impl(*, shape, dtype, dimension):
+    ramp = np.arange(shape[dimension], dtype=dtype)
+    return np.broadcast_to(ramp.reshape([-1 if i == dimension else 1 for i in range(len(shape))]),
+                           shape)
+
+
+iota = Primitive("iota", "creation", abstract_eval=_iota_abstract_eval, impl=_iota_impl)
+
+
+# --- gather[axes]: operand[i0[b], i1[b], ...] over the operand axes `axes` -------------------
+# The index arrays share one shape B; the result has shape B + (the operand's other dims, in
+# order). Indices must be in range (tracejit.numpy wraps negative ones first); out-of-range
+# indices raise IndexError in the interpreter.
+def _gather_abstract_eval(x, *indices, axes):
+    if len(indices) != len(axes) or not indices or len(set(axes)) != len(axes):
+        raise TypeError(f"gather: {len(indices)} index arrays for axes {axes}")
+    if any(not 0 <= a < x.ndim for a in axes):
+        raise TypeError(f"gather: axes {axes} out of range for {x}")
+    batch = indices[0].shape
+    for idx in indices:
+        if idx.dtype.kind not in "iu" or idx.shape != batch:
+            raise TypeError(f"gather: index arrays must be integers of one shape, got {idx}")
+    rest = tuple(n for i, n in enumerate(x.shape) if i not in axes)
+    return x.with_shape(batch + rest)
+
+
+def _gather_impl(x, *indices, axes):
+    moved = np.moveaxis(x, axes, tuple(range(len(axes))))
+    return moved[tuple(indices)]
+
+
+gather = Primitive("gather", "indexing", abstract_eval=_gather_abstract_eval, impl=_gather_impl)

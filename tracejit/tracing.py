@@ -1,0 +1,238 @@
+"""Tracing: tracers stand in for arrays, and every primitive applied to one becomes an equation.
+
+A ``GraphTrace`` builds one ``Graph``. ``bind(prim, args, params)`` is the single entry point of
+every primitive application: with no tracer among the arguments it runs the NumPy reference
+implementation; otherwise the innermost trace among the arguments records the equation. Traces
+are kept in a stack with levels so that later transforms (autodiff) can nest their own.
+
+The NumPy-facing surface of ``Tracer`` (operators, methods, ``__array_ufunc__``) is attached by
+``tracejit.numpy.methods``; here live only the parts that are about tracing itself.
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+
+import numpy as np
+
+from . import dtypes
+from .errors import SourceInfo, TracerConversionError, at_user_line, user_source_info
+from .ir import Eqn, Graph, Literal, TensorType, Var
+
+_state = threading.local()
+
+
+def _trace_stack() -> list:
+    stack = getattr(_state, "stack", None)
+    if stack is None:
+        stack = _state.stack = []
+    return stack
+
+
+def current_trace():
+    """The innermost active trace, or None outside tracing."""
+    stack = _trace_stack()
+    return stack[-1] if stack else None
+
+
+class UnexpectedTracerError(Exception):
+    """A tracer was used after the trace that made it had finished (it leaked out of ``f``)."""
+
+
+class Tracer:
+    """An abstract array inside a trace: shape and dtype are known, values are not."""
+
+    __array_priority__ = 1000
+    __slots__ = ("_trace",)
+
+    @property
+    def ttype(self) -> TensorType:
+        raise NotImplementedError(f"{type(self).__name__} must define ttype")
+
+    # Static facts are free to read while tracing.
+    shape = property(lambda self: self.ttype.shape)
+    dtype = property(lambda self: self.ttype.dtype)
+    ndim = property(lambda self: self.ttype.ndim)
+    size = property(lambda self: self.ttype.size)
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of unsized object")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d array")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __repr__(self) -> str:
+        return f"Traced<{self.ttype}>"
+
+    # Values are not: any conversion to a concrete Python value fails with a pointer to the line.
+    def _concretization_error(self, what: str):
+        info = user_source_info()
+        message = (
+            f"{what} needs the value of a traced array ({self.ttype}), but only its shape and "
+            "dtype are known while tracing.\nA Python `if`/`while` on array values, `int(x)`, "
+            "`float(x)` or `bool(x)` cannot be compiled into a static graph. Use "
+            "`tracejit.numpy.where(cond, a, b)` to choose elementwise, or mark the argument "
+            "static with `static_argnums`/`static_argnames` if it is a configuration value.")
+        raise TracerConversionError(at_user_line(message, info)) from None
+
+    def __bool__(self):
+        self._concretization_error("bool() (a Python `if`, `while`, `and`, `or` or `not`)")
+
+    def __int__(self):
+        self._concretization_error("int()")
+
+    def __float__(self):
+        self._concretization_error("float()")
+
+    def __complex__(self):
+        self._concretization_error("complex()")
+
+    def __index__(self):
+        self._concretization_error("Using it as an index (__index__)")
+
+    def __array__(self, dtype=None, copy=None):
+        self._concretization_error("Converting it to a NumPy array (np.asarray)")
+
+    def item(self, *args):
+        self._concretization_error(".item()")
+
+    def tolist(self):
+        self._concretization_error(".tolist()")
+
+    def __setitem__(self, key, value):
+        raise TypeError(at_user_line(
+            "traced arrays are immutable: item assignment is not supported. Build the new value "
+            "with tracejit.numpy.where(mask, new, x) or tracejit.numpy.concatenate instead."))
+
+    __hash__ = None  # like ndarray: == is elementwise, so tracers cannot be dict keys
+
+
+class GraphTracer(Tracer):
+    __slots__ = ("atom",)
+
+    def __init__(self, trace: GraphTrace, atom):
+        self._trace = trace
+        self.atom = atom
+
+    @property
+    def ttype(self) -> TensorType:
+        return self.atom.ttype
+
+
+class GraphTrace:
+    """Records equations into a graph under construction."""
+
+    def __init__(self, level: int):
+        self.level = level
+        self.inputs: list[Var] = []
+        self.eqns: list[Eqn] = []
+        self.consts: list[tuple[Var, np.ndarray]] = []
+        self._const_ids: dict[int, Var] = {}
+        self.alive = True
+
+    def new_input(self, ttype: TensorType) -> GraphTracer:
+        var = Var(ttype)
+        self.inputs.append(var)
+        return GraphTracer(self, var)
+
+    def to_atom(self, value):
+        """The atom for a tracer of this trace, or a constant lifted into it."""
+        if isinstance(value, GraphTracer):
+            if value._trace is not self:
+                _check_alive(value)
+                raise UnexpectedTracerError(at_user_line(
+                    "a traced value from another trace was mixed into this one"))
+            return value.atom
+        if isinstance(value, Tracer):
+            raise UnexpectedTracerError(f"cannot record {type(value).__name__} in a graph trace")
+        if isinstance(value, (bool, int, float, complex)):
+            dtype = dtypes.python_scalar_dtype(value)
+            if dtype.kind == "i":
+                dtypes.check_python_int_fits(value, dtype)
+            return Literal(value, TensorType((), dtype, weak=True))
+        array = np.asarray(value)
+        dtype = dtypes.canonical_dtype(array.dtype)
+        if array.ndim == 0:
+            return Literal(array, TensorType((), dtype))
+        var = self._const_ids.get(id(value))
+        if var is None:
+            frozen = np.array(array, copy=True)  # later mutation of the user's array can't leak in
+            var = Var(TensorType(array.shape, dtype))
+            self.consts.append((var, frozen))
+            self._const_ids[id(value)] = var
+        return var
+
+    def lift(self, value) -> GraphTracer:
+        return value if isinstance(value, GraphTracer) and value._trace is self else \
+            GraphTracer(self, self.to_atom(value))
+
+    def process(self, prim, args, params):
+        atoms = [self.to_atom(a) for a in args]
+        out_types = prim.abstract_eval(*[a.ttype for a in atoms], **params)
+        outs = [Var(t) for t in out_types]
+        self.eqns.append(Eqn(prim, atoms, dict(params), outs, user_source_info()))
+        return [GraphTracer(self, v) for v in outs]
+
+
+def _check_alive(tracer: Tracer):
+    if not tracer._trace.alive:
+        raise UnexpectedTracerError(at_user_line(
+            f"a traced value ({tracer.ttype}) was used after the function that traced it had "
+            "returned. Tracers must not escape the traced function (e.g. stored in a global or an "
+            "attribute); return the value instead."))
+
+
+def find_trace(args):
+    """The innermost trace among the tracers in ``args`` (flat), or None."""
+    top = None
+    for a in args:
+        if isinstance(a, Tracer):
+            _check_alive(a)
+            if top is None or a._trace.level > top.level:
+                top = a._trace
+    return top
+
+
+def bind(prim, args, params):
+    trace = find_trace(args)
+    if trace is None:
+        return prim.impl(*[np.asarray(a) for a in args], **params)
+    (out,) = trace.process(prim, args, params)
+    return out
+
+
+@contextmanager
+def new_graph_trace():
+    stack = _trace_stack()
+    trace = GraphTrace(level=len(stack))
+    stack.append(trace)
+    try:
+        yield trace
+    finally:
+        stack.pop()
+        trace.alive = False
+
+
+def trace_flat(fun, in_types: list[TensorType], name: str) -> tuple[Graph, list]:
+    """Trace ``fun(*tracers) -> list of leaves`` into a Graph; returns (graph, raw leaves)."""
+    with new_graph_trace() as trace:
+        tracers = [trace.new_input(t) for t in in_types]
+        leaves = fun(*tracers)
+        outputs = []
+        for i, leaf in enumerate(leaves):
+            try:
+                outputs.append(trace.to_atom(leaf))
+            except TypeError:
+                raise TypeError(
+                    f"{name} returned a {type(leaf).__name__} as output leaf {i}; outputs must be "
+                    "arrays or scalars (in tuples, lists or dicts)") from None
+    graph = Graph(trace.inputs, trace.eqns, outputs, trace.consts, name)
+    return graph, leaves
+
+
+__all__ = ["Tracer", "GraphTracer", "GraphTrace", "bind", "current_trace", "find_trace",
+           "new_graph_trace", "trace_flat", "SourceInfo", "UnexpectedTracerError"]
