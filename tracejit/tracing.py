@@ -131,7 +131,7 @@ class GraphTrace:
         self.inputs: list[Var] = []
         self.eqns: list[Eqn] = []
         self.consts: list[tuple[Var, np.ndarray]] = []
-        self._const_ids: dict[int, Var] = {}
+        self._const_ids: dict[int, tuple] = {}
         self.alive = True
 
     def new_input(self, ttype: TensorType) -> GraphTracer:
@@ -158,12 +158,14 @@ class GraphTrace:
         dtype = dtypes.canonical_dtype(array.dtype)
         if array.ndim == 0:
             return Literal(array, TensorType((), dtype))
-        var = self._const_ids.get(id(value))
-        if var is None:
-            frozen = np.array(array, copy=True)  # later mutation of the user's array can't leak in
-            var = Var(TensorType(array.shape, dtype))
-            self.consts.append((var, frozen))
-            self._const_ids[id(value)] = var
+        # Dedupe by identity; the entry holds `value` so its id cannot be reused while tracing.
+        held = self._const_ids.get(id(value))
+        if held is not None and held[0] is value:
+            return held[1]
+        frozen = np.array(array, copy=True)  # later mutation of the user's array can't leak in
+        var = Var(TensorType(array.shape, dtype))
+        self.consts.append((var, frozen))
+        self._const_ids[id(value)] = (value, var)
         return var
 
     def lift(self, value) -> GraphTracer:

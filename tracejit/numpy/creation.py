@@ -154,8 +154,10 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
     if num < 0:
         raise P.user_error(ValueError, f"Number of samples, {num}, must be non-negative.")
     trace = P.the_trace(start, stop)
+    # Python scalars are weak here (NumPy 2): linspace(float32(0), 2.0) is float32.
+    types = [P.ttype_of(v) for v in (start, stop)]
+    dt, _ = dtypes.result_type(*[(t.dtype, t.weak) for t in types], (np.dtype(np.float64), True))
     lo, hi = P.lift(start, trace), P.lift(stop, trace)
-    dt, _ = dtypes.result_type((lo.dtype, False), (hi.dtype, False), (np.dtype(np.float64), True))
     lo, hi = P.convert(lo, dt), P.convert(hi, dt)
     inner = P.broadcast_shapes(lo.shape, hi.shape)
     shape = (num,) + inner

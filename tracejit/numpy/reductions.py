@@ -110,6 +110,13 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     return _keepdims(P.convert(m, result), x.shape, axes, keepdims)
 
 
+def _true_divide_into(total, count):
+    """``true_divide(total, count, out=total, casting='unsafe')``: integers truncate back."""
+    if total.dtype.kind == "f":
+        return _divide_by_count(total, count)
+    return P.convert(_divide_by_count(P.convert(total, np.float64), count), total.dtype)
+
+
 @implements(np.var)
 def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None,
         correction=None):
@@ -118,17 +125,24 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
         raise P.user_error(NotImplementedError, "var(mean=...) is not supported while tracing")
     if correction is not None:
         ddof = correction
-    x, axes, result = _mean_parts(a, axis, dtype)
-    if x.dtype.kind != "f":
-        x = P.convert(x, np.float64)
+    x = P.lift(a)
+    axes = normalize_axis(axis, x.ndim)
     n = _count(x.shape, axes)
-    # Two passes, as NumPy: subtract the mean, then average the squares (no cancellation).
-    centred_mean = _divide_by_count(P.reduce("sum", x, axes), n)
+    # NumPy's two-pass algorithm step by step (so every dtype comes out as NumPy's):
+    # the mean in `dtype` (float64 for integers), the centred squares, their sum, the division.
+    if dtype is not None:
+        acc = dtypes.canonical_dtype(dtype)
+    else:
+        acc = np.dtype(np.float64) if x.dtype.kind in "biu" else x.dtype
+    arrmean = _true_divide_into(P.reduce("sum", P.convert(x, acc), axes), n)
     keep_shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
-    centred = E.sub.bind(x, P.broadcast_to(P.reshape(centred_mean, keep_shape), x.shape))
-    squares = P.reduce("sum", E.mul.bind(centred, centred), axes)
-    v = _divide_by_count(squares, max(n - ddof, 0))
-    return _keepdims(P.convert(v, result), x.shape, axes, keepdims)
+    diff_dtype, _ = dtypes.result_type((x.dtype, False), (acc, False))
+    centred = E.sub.bind(P.convert(x, diff_dtype),
+                         P.broadcast_to(P.reshape(P.convert(arrmean, diff_dtype), keep_shape),
+                                        x.shape))
+    squares = P.reduce("sum", P.convert(E.mul.bind(centred, centred), acc), axes)
+    v = _true_divide_into(squares, max(n - ddof, 0))
+    return _keepdims(v, x.shape, axes, keepdims)
 
 
 @implements(np.std)
@@ -136,6 +150,9 @@ def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
         correction=None):
     v = var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, where=where,
             mean=mean, correction=correction)
+    if v.dtype.kind != "f":
+        raise P.user_error(TypeError, "Cannot cast ufunc 'sqrt' output from dtype('float64') to "
+                                      f"dtype('{v.dtype}') with casting rule 'same_kind'")
     return E.sqrt.bind(v)
 
 

@@ -252,10 +252,16 @@ def round_(a, decimals=0, out=None):
     if out is not None:
         raise P.user_error(NotImplementedError, "round(out=...) is not supported on traced arrays")
     a = P.lift(a)
-    if a.dtype.kind != "f":
+    if a.dtype.kind == "b":
+        if decimals != 0:
+            raise P.user_error(TypeError, "Cannot cast ufunc 'multiply' output from "
+                                          "dtype('float64') to dtype('bool')")
+        return rint(a)  # as NumPy: float16
+    if a.dtype.kind in "iu":
         if decimals >= 0:
             return a
-        raise P.user_error(NotImplementedError, "round() of integers to negative decimals")
+        # As NumPy: rint(x / 10**-d) * 10**-d in float64, cast back to the integer type.
+        return P.convert(round_(P.convert(a, np.float64), decimals), a.dtype)
     if decimals == 0:
         return E.round_.bind(a)
     scale = P.full(a.shape, 10.0 ** (decimals if decimals > 0 else -decimals), a.dtype)
