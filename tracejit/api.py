@@ -26,7 +26,7 @@ def _leaf_type(leaf, path: str, fname: str) -> TensorType:
     """The abstract type of one argument leaf; a clear TypeError for anything else."""
     if isinstance(leaf, Tracer):
         return leaf.ttype
-    if isinstance(leaf, (bool, int, float)):
+    if dtypes.is_python_scalar(leaf):
         dtype = dtypes.python_scalar_dtype(leaf)
         if dtype.kind == "i" and not -2**63 <= leaf < 2**63:
             raise OverflowError(f"{fname}: argument {path} = {leaf} does not fit in int64")

@@ -60,6 +60,11 @@ def is_bool(dtype) -> bool:
     return np.dtype(dtype).kind == "b"
 
 
+def is_python_scalar(value) -> bool:
+    """A Python bool/int/float (weakly typed), not a NumPy scalar (np.float64 subclasses float)."""
+    return isinstance(value, (bool, int, float)) and not isinstance(value, np.generic)
+
+
 def python_scalar_dtype(value) -> np.dtype:
     """The dtype NumPy gives a Python scalar on its own (``np.asarray(value).dtype``)."""
     if isinstance(value, bool):

@@ -149,7 +149,7 @@ class GraphTrace:
             return value.atom
         if isinstance(value, Tracer):
             raise UnexpectedTracerError(f"cannot record {type(value).__name__} in a graph trace")
-        if isinstance(value, (bool, int, float, complex)):
+        if dtypes.is_python_scalar(value):
             dtype = dtypes.python_scalar_dtype(value)
             if dtype.kind == "i":
                 dtypes.check_python_int_fits(value, dtype)

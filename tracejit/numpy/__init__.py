@@ -15,10 +15,10 @@ from .creation import (arange, array, asarray, astype, empty, empty_like, eye, f
 from .einsum import einsum
 from .reductions import (all_, amax, amin, any_, argmax, argmin, cumprod, cumsum, max_, mean,
                          min_, prod, std, sum_, var)
-from .shape import (append, array_split, atleast_1d, atleast_2d, broadcast_arrays, broadcast_to,
-                    concatenate, diag, diagonal, expand_dims, flip, hstack, moveaxis, ravel,
-                    repeat, reshape, split, squeeze, stack, swapaxes, tile, trace, transpose, tril,
-                    triu, vstack)
+from .manipulation import (append, array_split, atleast_1d, atleast_2d, broadcast_arrays, broadcast_to,
+                    concatenate, copy, diag, diagonal, expand_dims, flip, hstack, moveaxis, ndim,
+                    ravel, repeat, reshape, shape, size, split, squeeze, stack, swapaxes, tile,
+                    trace, transpose, tril, triu, vstack)
 from .ufuncs import (absolute, acos, add, arccos, arcsin, arctan, arctan2, arctanh, around, asin,
                      atan, atan2, atanh, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, ceil,
                      clip, cos, cosh, divide, equal, exp, exp2, expm1, floor, floor_divide,

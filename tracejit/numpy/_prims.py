@@ -16,7 +16,7 @@ from ..primitives import reductions as R
 from ..primitives import structural as S
 from ..tracing import Tracer, current_trace, find_trace
 
-PY_SCALARS = (bool, int, float)
+is_python_scalar = dtypes.is_python_scalar
 
 
 def is_traced(x) -> bool:
@@ -51,7 +51,7 @@ def lift(x, trace=None):
     if isinstance(x, (list, tuple)):
         from . import creation  # nested lists mixing tracers and numbers
         return creation.array(x)
-    if isinstance(x, PY_SCALARS):
+    if is_python_scalar(x):
         return trace.lift(np.asarray(x))  # asarray of a Python scalar is a strong array
     return trace.lift(x)
 
@@ -60,10 +60,16 @@ def ttype_of(x) -> TensorType:
     """Abstract type of any operand: Python scalars are weak, everything else strong."""
     if isinstance(x, Tracer):
         return x.ttype
-    if isinstance(x, PY_SCALARS):
+    if is_python_scalar(x):
         return TensorType((), dtypes.python_scalar_dtype(x), weak=True)
     a = np.asarray(x)
     return TensorType(a.shape, dtypes.canonical_dtype(a.dtype))
+
+
+def shape_str(shape) -> str:
+    """A shape as NumPy prints it in messages: (2,3), (4,), ()."""
+    inner = ",".join(str(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
 def user_error(exc_type, message):
@@ -84,7 +90,10 @@ def scalar_operand(value, dtype, weak):
     """A Python scalar as an operand of ``dtype`` (weak when the whole operation is weak)."""
     dtype = np.dtype(dtype)
     if isinstance(value, int) and not isinstance(value, bool):
-        dtypes.check_python_int_fits(value, dtype)
+        try:
+            dtypes.check_python_int_fits(value, dtype)
+        except OverflowError as e:
+            raise user_error(OverflowError, str(e)) from None
     if weak:  # the all-weak result types are Python's own: bool, int64, float64
         return {"b": bool, "i": int, "f": float}[dtype.kind](value)
     return np.asarray(value, dtype=dtype)
@@ -97,7 +106,7 @@ def broadcast_shapes(*shapes) -> tuple[int, ...]:
     for i in range(ndim):
         sizes = {s[len(s) - ndim + i] for s in shapes if len(s) - ndim + i >= 0} - {1}
         if len(sizes) > 1:
-            listed = " ".join(str(tuple(s)) for s in shapes)
+            listed = " ".join(shape_str(s) for s in shapes)
             raise user_error(ValueError,
                              f"operands could not be broadcast together with shapes {listed} ")
         out.append(sizes.pop() if sizes else 1)
@@ -117,7 +126,7 @@ def operands(args, dts, shape, trace, weak):
     """Lift, convert and broadcast each argument to its loop dtype and the common shape."""
     out = []
     for a, dt in zip(args, dts):
-        if isinstance(a, PY_SCALARS):
+        if is_python_scalar(a):
             t = trace.lift(scalar_operand(a, dt, weak))
         else:
             t = lift(a, trace)

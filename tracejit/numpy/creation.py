@@ -12,7 +12,7 @@ from .. import dtypes
 from ..primitives import elementwise as E
 from . import _prims as P
 from ._dispatch import implements
-from .shape import _shape_tuple
+from .manipulation import _shape_tuple
 
 
 def _dtype_or(dtype, default):
@@ -39,7 +39,7 @@ def _array_from_nested(obj, dtype):
     leaves, outer, leaf_shape = _nested(obj)
     trace = P.the_trace(*leaves)
     # In array construction Python scalars are not weak: np.array([f32, 1.0]) is float64.
-    lifted = [P.lift(np.asarray(v) if isinstance(v, P.PY_SCALARS) else v, trace) for v in leaves]
+    lifted = [P.lift(np.asarray(v) if P.is_python_scalar(v) else v, trace) for v in leaves]
     if dtype is None:
         dtype = dtypes.result_type(*[(t.dtype, False) for t in lifted])[0] if lifted else \
             np.float64
@@ -96,7 +96,7 @@ def full(shape, fill_value, dtype=None, order="C", *, device=None, like=None):
         value = fill_value if dtype is None else P.convert(fill_value, dtypes.canonical_dtype(dtype))
     else:
         value = trace.lift(np.asarray(fill_value, dtype=dtype))
-    from .shape import broadcast_to
+    from .manipulation import broadcast_to
     return broadcast_to(value, shape)
 
 
@@ -174,7 +174,7 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
         last = E.eq.bind(P.iota(shape, np.int64, 0, trace), P.full(shape, num - 1, np.int64, trace))
         y = E.select.bind(last, P.broadcast_to(hi, shape), y)
     if axis != 0:
-        from .shape import moveaxis
+        from .manipulation import moveaxis
         y = moveaxis(y, 0, axis)
     if dtype is not None:
         target = dtypes.canonical_dtype(dtype)
@@ -188,7 +188,7 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
 def eye(N, M=None, k=0, dtype=float, order="C", *, device=None, like=None):
     _concrete("eye", N, M, k)
     shape = (int(N), int(N if M is None else M))
-    from .shape import _band_mask
+    from .manipulation import _band_mask
     mask = _band_mask(shape, k, k, P.current_trace())
     return P.convert(mask, _dtype_or(dtype, float))
 

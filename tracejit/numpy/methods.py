@@ -5,7 +5,7 @@ Attached here rather than in ``tracing`` so that tracing knows nothing of NumPy'
 from __future__ import annotations
 
 from ..tracing import Tracer
-from . import _dispatch, contractions, creation, indexing, reductions, shape, ufuncs
+from . import _dispatch, contractions, creation, indexing, manipulation, reductions, ufuncs
 from ._dispatch import unsupported
 
 
@@ -44,13 +44,13 @@ def _attach_operators():
 def _reshape(self, *new_shape, order="C"):
     if len(new_shape) == 1 and not isinstance(new_shape[0], int):
         new_shape = new_shape[0]
-    return shape.reshape(self, new_shape, order=order)
+    return manipulation.reshape(self, new_shape, order=order)
 
 
 def _transpose(self, *axes):
     if len(axes) == 1 and not isinstance(axes[0], int):
         axes = axes[0]
-    return shape.transpose(self, axes or None)
+    return manipulation.transpose(self, axes or None)
 
 
 def _attach_methods():
@@ -59,10 +59,10 @@ def _attach_methods():
         "var": reductions.var, "std": reductions.std, "max": reductions.max_,
         "min": reductions.min_, "argmax": reductions.argmax, "argmin": reductions.argmin,
         "all": reductions.all_, "any": reductions.any_, "cumsum": reductions.cumsum,
-        "cumprod": reductions.cumprod, "squeeze": shape.squeeze, "ravel": shape.ravel,
-        "flatten": shape.ravel, "swapaxes": shape.swapaxes, "clip": ufuncs.clip,
-        "dot": contractions.dot, "round": ufuncs.round_, "diagonal": shape.diagonal,
-        "trace": shape.trace, "repeat": shape.repeat,
+        "cumprod": reductions.cumprod, "squeeze": manipulation.squeeze, "ravel": manipulation.ravel,
+        "flatten": manipulation.ravel, "swapaxes": manipulation.swapaxes, "clip": ufuncs.clip,
+        "dot": contractions.dot, "round": ufuncs.round_, "diagonal": manipulation.diagonal,
+        "trace": manipulation.trace, "repeat": manipulation.repeat,
     }
     for name, fn in methods.items():
         setattr(Tracer, name, fn)
@@ -70,8 +70,8 @@ def _attach_methods():
     Tracer.transpose = _transpose
     Tracer.astype = lambda self, dtype, **kwargs: creation.astype(self, dtype)
     Tracer.copy = lambda self: self
-    Tracer.T = property(lambda self: shape.transpose(self))
-    Tracer.mT = property(lambda self: shape.swapaxes(self, -1, -2))
+    Tracer.T = property(lambda self: manipulation.transpose(self))
+    Tracer.mT = property(lambda self: manipulation.swapaxes(self, -1, -2))
     Tracer.__getitem__ = indexing.getitem
     Tracer.__array_ufunc__ = lambda self, ufunc, method, *inputs, **kwargs: \
         _dispatch.array_ufunc(ufunc, method, *inputs, **kwargs)

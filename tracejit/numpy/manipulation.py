@@ -1,4 +1,4 @@
-"""Shape manipulation: reshape, transpose, moveaxis, swapaxes, expand_dims, squeeze, broadcast_to,
+"""Shape manipulation (NumPy's "array manipulation routines"): reshape, transpose, moveaxis, swapaxes, expand_dims, squeeze, broadcast_to,
 concatenate, stack, hstack, vstack, append, split, array_split, flip, tile, repeat, ravel, diag,
 diagonal, trace, triu, tril. Each is movement primitives only (plus ``select``/``iota`` masks).
 """
@@ -39,7 +39,7 @@ def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
         shape = shape[:unknown[0]] + (x.size // known,) + shape[unknown[0] + 1:]
     if any(d < 0 for d in shape) or int(np.prod(shape, dtype=np.int64)) != x.size:
         raise P.user_error(ValueError, f"cannot reshape array of size {x.size} into shape "
-                                       f"{tuple(shape)}")
+                                       f"{P.shape_str(shape)}")
     return P.reshape(x, shape)
 
 
@@ -371,3 +371,24 @@ def tril(m, k=0):
 @implements(np.trace)
 def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     return sum_(diagonal(a, offset, axis1, axis2), axis=-1, dtype=dtype, out=out)
+
+
+@implements(np.shape)
+def shape(a):
+    return P.lift(a).shape
+
+
+@implements(np.ndim)
+def ndim(a):
+    return P.lift(a).ndim
+
+
+@implements(np.size)
+def size(a, axis=None):
+    x = P.lift(a)
+    return x.size if axis is None else x.shape[_one_axis(axis, x.ndim)]
+
+
+@implements(np.copy)
+def copy(a, order="K", subok=False):
+    return P.lift(a)  # traced values are immutable: a copy is the value itself
