@@ -22,30 +22,42 @@ from .tracing import Tracer, trace_flat
 STAGES = ("traced",)
 
 
-def _leaf_type(leaf, path: str, fname: str) -> TensorType:
-    """The abstract type of one argument leaf; a clear TypeError for anything else."""
-    if isinstance(leaf, Tracer):
-        return leaf.ttype
+def _leaf_key(leaf):
+    """The cache-key part of one argument leaf: (shape, dtype, weak). Fast path, no checks."""
+    if isinstance(leaf, np.ndarray):
+        return leaf.shape, leaf.dtype, False
+    if isinstance(leaf, np.generic):
+        return (), leaf.dtype, False
     if dtypes.is_python_scalar(leaf):
-        dtype = dtypes.python_scalar_dtype(leaf)
-        if dtype.kind == "i" and not -2**63 <= leaf < 2**63:
-            raise OverflowError(f"{fname}: argument {path} = {leaf} does not fit in int64")
-        return TensorType((), dtype, weak=True)
-    if isinstance(leaf, (np.ndarray, np.generic)):
-        try:
-            return TensorType(leaf.shape, dtypes.canonical_dtype(leaf.dtype))
-        except TypeError as e:
-            raise TypeError(f"{fname}: argument {path}: {e}") from None
-    raise TypeError(
-        f"{fname}: argument {path} is a {type(leaf).__name__}; compiled functions take NumPy "
-        "arrays, NumPy/Python scalars, and tuples/lists/dicts of them. If it is a configuration "
-        "value, mark it static (static_argnums=... or static_argnames=...).")
+        return (), dtypes.python_scalar_dtype(leaf), True
+    return None
 
 
-def _to_runtime(leaf, ttype: TensorType):
+def _leaf_ok(leaf, key) -> bool:
+    if key is None or not dtypes.is_supported(key[1]):
+        return False
+    return not (key[2] and key[1].kind == "i") or -2**63 <= leaf < 2**63
+
+
+def _check_leaf(leaf, key, path: str, fname: str) -> None:
+    """A clear error, naming the argument, for a leaf that cannot be an input."""
+    if key is None:
+        raise TypeError(
+            f"{fname}: argument {path} is a {type(leaf).__name__}; compiled functions take NumPy "
+            "arrays, NumPy/Python scalars, and tuples/lists/dicts of them. If it is a "
+            "configuration value, mark it static (static_argnums=... or static_argnames=...).")
+    if key[2] and key[1].kind == "i" and not -2**63 <= leaf < 2**63:
+        raise OverflowError(f"{fname}: argument {path} = {leaf} does not fit in int64")
+    try:
+        dtypes.canonical_dtype(key[1])
+    except TypeError as e:
+        raise TypeError(f"{fname}: argument {path}: {e}") from None
+
+
+def _to_runtime(leaf, key):
     if isinstance(leaf, np.ndarray):
         return leaf
-    return np.asarray(leaf, dtype=ttype.dtype)
+    return np.asarray(leaf, dtype=key[1])
 
 
 @dataclass
@@ -107,12 +119,16 @@ class Compiled:
         return dyn_args, dyn_kwargs, tuple(statics)
 
     def _signature(self, args, kwargs):
+        """(key, leaves): leaves of the dynamic arguments; None as key if a leaf is a tracer."""
         dyn_args, dyn_kwargs, statics = self._split(args, kwargs)
         leaves, treedef = pytree.flatten((tuple(dyn_args), dyn_kwargs))
-        paths = pytree.leaf_paths(treedef, "")
-        types = tuple(_leaf_type(leaf, _pretty_path(p), self._name)
-                      for leaf, p in zip(leaves, paths))
-        return (treedef, types, statics), leaves
+        keys = tuple(_leaf_key(leaf) for leaf in leaves)
+        if not all(_leaf_ok(leaf, k) for leaf, k in zip(leaves, keys)):
+            if any(isinstance(leaf, Tracer) for leaf in leaves):
+                return None, leaves
+            for leaf, key, path in zip(leaves, keys, pytree.leaf_paths(treedef)):
+                _check_leaf(leaf, key, _pretty_path(path), self._name)
+        return (treedef, keys, statics), leaves
 
     # --- tracing -------------------------------------------------------------------------------
     def _trace(self, key, n_args: int) -> tuple[Graph, pytree.TreeDef]:
@@ -130,31 +146,35 @@ class Compiled:
             out_tree.append(tree)
             return leaves
 
-        graph, _ = trace_flat(flat_fun, list(types), self._name)
+        in_types = [TensorType(shape, dtype, weak) for shape, dtype, weak in types]
+        graph, _ = trace_flat(flat_fun, in_types, self._name)
         if config.get("verify"):
             verify(graph)
         return graph, out_tree[0]
 
-    def _entry(self, args, kwargs) -> tuple[_Entry, list]:
+    def _entry(self, args, kwargs) -> tuple[_Entry | None, list]:
         key, leaves = self._signature(args, kwargs)
+        if key is None:
+            return None, leaves
         entry = self._entries.get(key)
         if entry is None:
             graph, out_tree = self._trace(key, len(args))
             run = get_backend(self.backend).compile_graph(graph)
             entry = self._entries[key] = _Entry(graph, out_tree, run)
-        return entry, [_to_runtime(leaf, t) for leaf, t in zip(leaves, key[1])]
+        return entry, [_to_runtime(leaf, k) for leaf, k in zip(leaves, key[1])]
 
     # --- public --------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        leaves, _ = pytree.flatten((args, kwargs))
-        if any(isinstance(leaf, Tracer) for leaf in leaves):
-            return self.fun(*args, **kwargs)  # called inside another trace: inline the function
         entry, runtime = self._entry(args, kwargs)
+        if entry is None:
+            return self.fun(*args, **kwargs)  # called inside another trace: inline the function
         return pytree.unflatten(entry.out_tree, entry.run(runtime))
 
     def lower(self, *args, **kwargs) -> Lowered:
         """Trace (or reuse the trace) for these arguments without running; inspect the result."""
         entry, _ = self._entry(args, kwargs)
+        if entry is None:
+            raise TypeError(f"{self._name}.lower() needs concrete arguments, not traced values")
         return Lowered(entry.graph, self.backend)
 
     def __repr__(self) -> str:
@@ -237,6 +257,8 @@ def make_ir(fun, *, static_argnums=(), static_argnames=()):
     @functools.wraps(fun)
     def traced(*args, **kwargs):
         key, _ = compiled._signature(args, kwargs)
+        if key is None:
+            raise TypeError("make_ir() needs concrete arguments (arrays, scalars), not traced values")
         graph, _ = compiled._trace(key, len(args))
         return graph
 

@@ -37,6 +37,10 @@ def supported_names() -> str:
     return ", ".join(str(d) for d in SUPPORTED_DTYPES)
 
 
+def is_supported(dtype: np.dtype) -> bool:
+    return dtype in _SHORT_NAMES
+
+
 def canonical_dtype(dtype) -> np.dtype:
     """``np.dtype(dtype)``, refusing the dtypes tracejit does not compile (complex, object, ...)."""
     dt = np.dtype(dtype)

@@ -6,14 +6,14 @@ structures have different TreeDefs, so a compiled function never reuses a trace 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class TreeDef:
+class TreeDef(NamedTuple):
+    """Hashable structure of a pytree (a NamedTuple: built on every call, so it must be cheap)."""
+
     kind: str  # "leaf", "none", "tuple", "list", "dict"
-    children: tuple[TreeDef, ...] = ()
+    children: tuple = ()  # of TreeDef
     keys: tuple = ()  # dict keys, in the sorted order the children follow
 
     @property
