@@ -136,17 +136,20 @@ def test_boolean_mask_on_tracer_is_rejected(jit):
 
 def test_static_argument_errors():
     f = tracejit.compile(lambda x, n: x * n, static_argnums=1)
-    with pytest.raises(TypeError, match="static .* is an array"):
-        f(np.ones(3), np.ones(2))
-    with pytest.raises(TypeError, match="not hashable.*tuple"):
-        f(np.ones(3), [1, 2])
+    with pytest.raises(TypeError, match="static .* is an array") as info:
+        f(np.ones(3), np.ones(2))  # MARK-static-array
+    assert_names_line(info, "MARK-static-array")
+    with pytest.raises(TypeError, match="not hashable.*tuple") as info:
+        f(np.ones(3), [1, 2])  # MARK-static-list
+    assert_names_line(info, "MARK-static-list")
     np.testing.assert_array_equal(f(np.ones(3), 3), np.full(3, 3.0))
 
 
 def test_bad_argument_types_name_the_argument():
     f = tracejit.compile(lambda x, cfg: x)
-    with pytest.raises(TypeError, match=r"args\[1\]\['mode'\] is a str"):
-        f(np.ones(2), {"mode": "fast"})
+    with pytest.raises(TypeError, match=r"args\[1\]\['mode'\] is a str") as info:
+        f(np.ones(2), {"mode": "fast"})  # MARK-str-arg
+    assert_names_line(info, "MARK-str-arg")
     with pytest.raises(TypeError, match=r"args\[0\].*complex128 is not supported"):
         f(np.ones(2, complex), 1)
     with pytest.raises(OverflowError):

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import config, dtypes, pytree
 from .backends import get_backend
+from .errors import at_user_line
 from .ir import Graph, TensorType, verify
 from .tracing import Tracer, trace_flat
 
@@ -42,16 +43,17 @@ def _leaf_ok(leaf, key) -> bool:
 def _check_leaf(leaf, key, path: str, fname: str) -> None:
     """A clear error, naming the argument, for a leaf that cannot be an input."""
     if key is None:
-        raise TypeError(
+        raise TypeError(at_user_line(
             f"{fname}: argument {path} is a {type(leaf).__name__}; compiled functions take NumPy "
             "arrays, NumPy/Python scalars, and tuples/lists/dicts of them. If it is a "
-            "configuration value, mark it static (static_argnums=... or static_argnames=...).")
+            "configuration value, mark it static (static_argnums=... or static_argnames=...)."))
     if key[2] and key[1].kind == "i" and not -2**63 <= leaf < 2**63:
-        raise OverflowError(f"{fname}: argument {path} = {leaf} does not fit in int64")
+        raise OverflowError(at_user_line(f"{fname}: argument {path} = {leaf} does not fit in "
+                                         "int64"))
     try:
         dtypes.canonical_dtype(key[1])
     except TypeError as e:
-        raise TypeError(f"{fname}: argument {path}: {e}") from None
+        raise TypeError(at_user_line(f"{fname}: argument {path}: {e}")) from None
 
 
 def _to_runtime(leaf, key):
@@ -192,14 +194,15 @@ def _pretty_path(path: str) -> str:
 
 def _hashable_static(value, what: str, fname: str):
     if isinstance(value, (np.ndarray, Tracer)):
-        raise TypeError(f"{fname}: static {what} is an array; static arguments must be hashable "
-                        "Python values (ints, strings, tuples). Pass arrays as ordinary arguments.")
+        raise TypeError(at_user_line(
+            f"{fname}: static {what} is an array; static arguments must be hashable Python "
+            "values (ints, strings, tuples). Pass arrays as ordinary arguments."))
     try:
         hash(value)
     except TypeError:
-        raise TypeError(f"{fname}: static {what} of type {type(value).__name__} is not hashable; "
-                        "static arguments must be hashable (use a tuple instead of a list)"
-                        ) from None
+        raise TypeError(at_user_line(
+            f"{fname}: static {what} of type {type(value).__name__} is not hashable; static "
+            "arguments must be hashable (use a tuple instead of a list)")) from None
     return value
 
 
