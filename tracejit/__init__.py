@@ -15,9 +15,13 @@ from .api import Compiled, Lowered, compile, make_ir
 from .errors import IRVerificationError, TracerConversionError
 from .ir import Graph, TensorType, verify
 from .tracing import UnexpectedTracerError
+from .transforms.autodiff import (custom_vjp, grad, hessian, jacfwd, jacrev, jvp, stop_gradient,
+                                  value_and_grad, vjp)
+from .transforms.check import check_grads
 
 __version__ = "0.1.0"
 
 __all__ = ["Compiled", "Graph", "IRVerificationError", "Lowered", "TensorType",
-           "TracerConversionError", "UnexpectedTracerError", "compile", "config", "make_ir",
-           "verify"]
+           "TracerConversionError", "UnexpectedTracerError", "check_grads", "compile", "config",
+           "custom_vjp", "grad", "hessian", "jacfwd", "jacrev", "jvp", "make_ir", "stop_gradient",
+           "value_and_grad", "verify", "vjp"]

@@ -18,13 +18,16 @@ from . import config, dtypes, pytree
 from .backends import get_backend
 from .errors import at_user_line
 from .ir import Graph, TensorType, verify
-from .tracing import Tracer, trace_flat
+from .tracing import Tracer, eval_graph, trace_flat
 
 STAGES = ("traced",)
 
 
 def _leaf_key(leaf):
     """The cache-key part of one argument leaf: (shape, dtype, weak). Fast path, no checks."""
+    if isinstance(leaf, Tracer):
+        t = leaf.ttype
+        return t.shape, t.dtype, t.weak
     if isinstance(leaf, np.ndarray):
         return leaf.shape, leaf.dtype, False
     if isinstance(leaf, np.generic):
@@ -37,7 +40,8 @@ def _leaf_key(leaf):
 def _leaf_ok(leaf, key) -> bool:
     if key is None or not dtypes.is_supported(key[1]):
         return False
-    return not (key[2] and key[1].kind == "i") or -2**63 <= leaf < 2**63
+    return not (key[2] and key[1].kind == "i") or isinstance(leaf, Tracer) or \
+        -2**63 <= leaf < 2**63
 
 
 def _check_leaf(leaf, key, path: str, fname: str) -> None:
@@ -121,13 +125,11 @@ class Compiled:
         return dyn_args, dyn_kwargs, tuple(statics)
 
     def _signature(self, args, kwargs):
-        """(key, leaves): leaves of the dynamic arguments; None as key if a leaf is a tracer."""
+        """(key, leaves) for the dynamic arguments (tracers, when called inside a trace)."""
         dyn_args, dyn_kwargs, statics = self._split(args, kwargs)
         leaves, treedef = pytree.flatten((tuple(dyn_args), dyn_kwargs))
         keys = tuple(_leaf_key(leaf) for leaf in leaves)
         if not all(_leaf_ok(leaf, k) for leaf, k in zip(leaves, keys)):
-            if any(isinstance(leaf, Tracer) for leaf in leaves):
-                return None, leaves
             for leaf, key, path in zip(leaves, keys, pytree.leaf_paths(treedef)):
                 _check_leaf(leaf, key, _pretty_path(path), self._name)
         return (treedef, keys, statics), leaves
@@ -154,29 +156,27 @@ class Compiled:
             verify(graph)
         return graph, out_tree[0]
 
-    def _entry(self, args, kwargs) -> tuple[_Entry | None, list]:
+    def _entry(self, args, kwargs) -> tuple[_Entry, tuple, list]:
         key, leaves = self._signature(args, kwargs)
-        if key is None:
-            return None, leaves
         entry = self._entries.get(key)
         if entry is None:
             graph, out_tree = self._trace(key, len(args))
             run = get_backend(self.backend).compile_graph(graph)
             entry = self._entries[key] = _Entry(graph, out_tree, run)
-        return entry, [_to_runtime(leaf, k) for leaf, k in zip(leaves, key[1])]
+        return entry, key, leaves
 
     # --- public --------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        entry, runtime = self._entry(args, kwargs)
-        if entry is None:
-            return self.fun(*args, **kwargs)  # called inside another trace: inline the function
+        entry, key, leaves = self._entry(args, kwargs)
+        if any(isinstance(leaf, Tracer) for leaf in leaves):
+            # Inside another trace (a compile, a grad): inline this function's graph there.
+            return pytree.unflatten(entry.out_tree, eval_graph(entry.graph, leaves))
+        runtime = [_to_runtime(leaf, k) for leaf, k in zip(leaves, key[1])]
         return pytree.unflatten(entry.out_tree, entry.run(runtime))
 
     def lower(self, *args, **kwargs) -> Lowered:
         """Trace (or reuse the trace) for these arguments without running; inspect the result."""
-        entry, _ = self._entry(args, kwargs)
-        if entry is None:
-            raise TypeError(f"{self._name}.lower() needs concrete arguments, not traced values")
+        entry, _, _ = self._entry(args, kwargs)
         return Lowered(entry.graph, self.backend)
 
     def __repr__(self) -> str:
@@ -260,8 +260,6 @@ def make_ir(fun, *, static_argnums=(), static_argnames=()):
     @functools.wraps(fun)
     def traced(*args, **kwargs):
         key, _ = compiled._signature(args, kwargs)
-        if key is None:
-            raise TypeError("make_ir() needs concrete arguments (arrays, scalars), not traced values")
         graph, _ = compiled._trace(key, len(args))
         return graph
 

@@ -33,6 +33,9 @@ class Setting:
 SETTINGS = {s.name: s for s in (
     Setting("backend", "TRACEJIT_BACKEND", str, "interpreter",
             "backend used when compile() names none: interpreter"),
+    Setting("debug", "TRACEJIT_DEBUG", int, 0,
+            "diagnostics level; 1 warns about suspicious programs (e.g. a gradient that is zero "
+            "because the output does not depend on the input)"),
     Setting("verify", "TRACEJIT_VERIFY", _bool, False,
             "run the IR verifier on every traced graph (the test suite turns it on)"),
 )}

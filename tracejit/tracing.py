@@ -35,6 +35,32 @@ def current_trace():
     return stack[-1] if stack else None
 
 
+def current_graph_trace():
+    """The innermost trace that builds a graph (where creation functions record), or None."""
+    for trace in reversed(_trace_stack()):
+        if isinstance(trace, GraphTrace):
+            return trace
+    return None
+
+
+class Trace:
+    """An interpretation of primitives. Subclasses define how to lift values and process binds.
+
+    Traces nest by ``level``: a bind goes to the highest-level trace among its arguments' tracers,
+    and that trace's own computations bind again, reaching the traces below.
+    """
+
+    def __init__(self, level: int):
+        self.level = level
+        self.alive = True
+
+    def lift(self, value) -> Tracer:
+        raise NotImplementedError(f"{type(self).__name__} must define lift")
+
+    def process(self, prim, args, params) -> list:
+        raise NotImplementedError(f"{type(self).__name__} must define process")
+
+
 class UnexpectedTracerError(Exception):
     """A tracer was used after the trace that made it had finished (it leaked out of ``f``)."""
 
@@ -123,16 +149,15 @@ class GraphTracer(Tracer):
         return self.atom.ttype
 
 
-class GraphTrace:
+class GraphTrace(Trace):
     """Records equations into a graph under construction."""
 
     def __init__(self, level: int):
-        self.level = level
+        super().__init__(level)
         self.inputs: list[Var] = []
         self.eqns: list[Eqn] = []
         self.consts: list[tuple[Var, np.ndarray]] = []
         self._const_ids: dict[int, tuple] = {}
-        self.alive = True
 
     def new_input(self, ttype: TensorType) -> GraphTracer:
         var = Var(ttype)
@@ -176,7 +201,8 @@ class GraphTrace:
         atoms = [self.to_atom(a) for a in args]
         out_types = prim.abstract_eval(*[a.ttype for a in atoms], **params)
         outs = [Var(t) for t in out_types]
-        self.eqns.append(Eqn(prim, atoms, dict(params), outs, user_source_info()))
+        source = getattr(_state, "replayed_source", None) or user_source_info()
+        self.eqns.append(Eqn(prim, atoms, dict(params), outs, source))
         return [GraphTracer(self, v) for v in outs]
 
 
@@ -208,15 +234,46 @@ def bind(prim, args, params):
 
 
 @contextmanager
-def new_graph_trace():
+def new_trace(trace_class, *args):
+    """Push a new trace of ``trace_class`` one level above the current ones; pop it after."""
     stack = _trace_stack()
-    trace = GraphTrace(level=len(stack))
+    trace = trace_class(len(stack), *args)
     stack.append(trace)
     try:
         yield trace
     finally:
         stack.pop()
         trace.alive = False
+
+
+def new_graph_trace():
+    return new_trace(GraphTrace)
+
+
+def eval_graph(graph: Graph, args) -> list:
+    """Replay a graph's equations with ``bind`` on ``args`` (tracers or arrays).
+
+    This inlines a compiled function into whatever is tracing around it (a graph being built,
+    a ``grad``), keeping each equation's original source line.
+    """
+    env: dict[int, object] = {}
+
+    def read(atom):
+        return atom.value if isinstance(atom, Literal) else env[id(atom)]
+
+    for var, value in zip(graph.inputs, args):
+        env[id(var)] = value
+    for var, value in graph.consts:
+        env[id(var)] = value
+    previous = getattr(_state, "replayed_source", None)
+    try:
+        for eqn in graph.eqns:
+            _state.replayed_source = eqn.source_info
+            (var,) = eqn.outputs
+            env[id(var)] = bind(eqn.prim, [read(a) for a in eqn.inputs], eqn.params)
+    finally:
+        _state.replayed_source = previous
+    return [read(a) for a in graph.outputs]
 
 
 def trace_flat(fun, in_types: list[TensorType], name: str) -> tuple[Graph, list]:
@@ -236,5 +293,6 @@ def trace_flat(fun, in_types: list[TensorType], name: str) -> tuple[Graph, list]
     return graph, leaves
 
 
-__all__ = ["Tracer", "GraphTracer", "GraphTrace", "bind", "current_trace", "find_trace",
-           "new_graph_trace", "trace_flat", "SourceInfo", "UnexpectedTracerError"]
+__all__ = ["Trace", "Tracer", "GraphTracer", "GraphTrace", "bind", "current_trace",
+           "current_graph_trace", "eval_graph", "find_trace", "new_trace", "new_graph_trace", "trace_flat",
+           "SourceInfo", "UnexpectedTracerError"]

@@ -12,7 +12,7 @@ import functools
 import numpy as np
 
 from ..errors import at_user_line
-from ..tracing import current_trace
+from ..tracing import current_graph_trace
 from ._prims import any_traced
 
 HANDLED_FUNCTIONS: dict = {}  # NumPy function -> tnp function (for __array_function__)
@@ -23,7 +23,7 @@ def implements(np_fn, *, creation=False, ufunc=None):
     def decorate(traced_fn):
         @functools.wraps(traced_fn)
         def wrapper(*args, **kwargs):
-            if any_traced(args, kwargs) or (creation and current_trace() is not None):
+            if any_traced(args, kwargs) or (creation and current_graph_trace() is not None):
                 return traced_fn(*args, **kwargs)
             return np_fn(*args, **kwargs)
 

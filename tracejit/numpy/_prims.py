@@ -14,7 +14,7 @@ from ..ir import TensorType
 from ..primitives import elementwise as E
 from ..primitives import reductions as R
 from ..primitives import structural as S
-from ..tracing import Tracer, current_trace, find_trace
+from ..tracing import Tracer, current_graph_trace, find_trace
 
 is_python_scalar = dtypes.is_python_scalar
 
@@ -38,9 +38,10 @@ def any_traced(args, kwargs=None) -> bool:
 
 
 def the_trace(*args):
-    """The trace that operations on ``args`` belong to (the ambient one for creation functions)."""
+    """The trace that operations on ``args`` belong to (for creation functions, the innermost
+    graph trace: constants need no differentiation, only recording)."""
     trace = find_trace(list(flat_values(args)))
-    return trace if trace is not None else current_trace()
+    return trace if trace is not None else current_graph_trace()
 
 
 def lift(x, trace=None):
@@ -136,7 +137,7 @@ def operands(args, dts, shape, trace, weak):
 
 
 def full(shape, value, dtype, trace=None):
-    trace = trace or current_trace()
+    trace = trace or current_graph_trace()
     scalar = trace.lift(np.asarray(value, dtype=dtype))
     return broadcast_to(scalar, shape)
 
@@ -186,7 +187,7 @@ def concatenate(xs, axis):
 
 
 def iota(shape, dtype, dimension, trace=None):
-    trace = trace or current_trace()
+    trace = trace or current_graph_trace()
     return trace.process(S.iota, (), {"shape": tuple(shape), "dtype": np.dtype(dtype),
                                       "dimension": dimension})[0]
 

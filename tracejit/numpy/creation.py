@@ -189,7 +189,7 @@ def eye(N, M=None, k=0, dtype=float, order="C", *, device=None, like=None):
     _concrete("eye", N, M, k)
     shape = (int(N), int(N if M is None else M))
     from .manipulation import _band_mask
-    mask = _band_mask(shape, k, k, P.current_trace())
+    mask = _band_mask(shape, k, k, P.current_graph_trace())
     return P.convert(mask, _dtype_or(dtype, float))
 
 

@@ -108,3 +108,161 @@ def _dot_general_impl(lhs, rhs, *, contract, batch):
 
 dot_general = Primitive("dot_general", "contraction", abstract_eval=_dot_general_abstract_eval,
                         impl=_dot_general_impl)
+
+
+# =============================================================================================
+# Derivative rules
+# =============================================================================================
+from . import ad_support as A  # noqa: E402
+from .elementwise import convert, eq, ge  # noqa: E402
+from .structural import pad, rev, slice_  # noqa: E402
+
+
+def _reduce_sum_vjp(ct, x, *, out, axes):
+    return [A.broadcast_back(ct, x.shape, axes)]
+
+
+def _extremum_mask(x, out, axes):
+    """Where x attains its max/min, and how many positions share it (ties split evenly)."""
+    hit = eq.bind(x, A.broadcast_back(out, x.shape, axes))
+    count = A.reduce_sum(convert.bind(hit, dtype=x.dtype), axes)
+    return hit, count
+
+
+def _extremum_vjp(ct, x, *, out, axes):
+    hit, count = _extremum_mask(x, out, axes)
+    share = A.broadcast_back(A.div(ct, count), x.shape, axes)
+    return [A.select(hit, share, A.zeros_like(x))]
+
+
+def _extremum_jvp(primals, tangents, out, *, axes):
+    (x,), (t,) = primals, tangents
+    hit, count = _extremum_mask(x, out, axes)
+    return A.div(A.reduce_sum(A.select(hit, t, A.zeros_like(t)), axes), count)
+
+
+def _exclusive_cumprod(x, axis, reverse=False):
+    """Products of the elements strictly before (after, when reverse) each position."""
+    n = x.shape[axis]
+    one = A.full_like(x, 1, shape=())
+    start, limit = [0] * len(x.shape), list(x.shape)
+    config = [(0, 0, 0)] * len(x.shape)
+    if reverse:
+        start[axis], config[axis] = 1, (0, 1, 0)
+    else:
+        limit[axis], config[axis] = n - 1, (1, 0, 0)
+    shifted = pad.bind(slice_.bind(x, start=tuple(start), limit=tuple(limit),
+                                   strides=(1,) * len(x.shape)), one, config=tuple(config))
+    if reverse:
+        return rev.bind(cumprod.bind(rev.bind(shifted, axes=(axis,)), axis=axis), axes=(axis,))
+    return cumprod.bind(shifted, axis=axis)
+
+
+def _product_of_others(x, axes):
+    """For each element, the product of the other elements of its reduction group, computed
+    without dividing by x (so zeros are handled exactly)."""
+    keep = [i for i in range(len(x.shape)) if i not in axes]
+    perm = tuple(keep + list(axes))
+    moved = A.transpose(x, perm)
+    n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    flat = A.reshape(moved, tuple(x.shape[i] for i in keep) + (n,))
+    last = len(keep)
+    others = A.mul(_exclusive_cumprod(flat, last), _exclusive_cumprod(flat, last, reverse=True))
+    return A.transpose(A.reshape(others, moved.shape), A.inverse_perm(perm))
+
+
+def _reduce_prod_vjp(ct, x, *, out, axes):
+    if 0 in x.shape:
+        return [A.zeros_like(x)]
+    return [A.mul(A.broadcast_back(ct, x.shape, axes), _product_of_others(x, axes))]
+
+
+def _reduce_prod_jvp(primals, tangents, out, *, axes):
+    (x,), (t,) = primals, tangents
+    if 0 in x.shape:
+        return A.zeros_like(out)
+    return A.reduce_sum(A.mul(t, _product_of_others(x, axes)), axes)
+
+
+def _cumsum_vjp(ct, x, *, out, axis):
+    return [rev.bind(cumsum.bind(rev.bind(ct, axes=(axis,)), axis=axis), axes=(axis,))]
+
+
+def _cumprod_partials(x, axis):
+    """C[..., k, i] = prod_{j <= i, j != k} x_j on x moved to the last axis, and the mask i >= k.
+
+    Quadratic in the axis length, but exact where x has zeros (dividing out[i] by x[k] is not).
+    """
+    nd = len(x.shape)
+    perm = tuple(i for i in range(nd) if i != axis) + (axis,)
+    moved = A.transpose(x, perm)
+    n = x.shape[axis]
+    square = tuple(moved.shape) + (n,)
+    rows = A.broadcast_back(moved, square, (nd - 1,))  # rows[..., k, i] = x_i
+    k = A.iota_like(x, square, nd - 1)
+    i = A.iota_like(x, square, nd)
+    with_one = A.select(eq.bind(k, i), A.full_like(rows, 1), rows)
+    partial = cumprod.bind(with_one, axis=nd)
+    return perm, partial, ge.bind(i, k)
+
+
+def _cumprod_vjp(ct, x, *, out, axis):
+    if x.shape[axis] == 0:
+        return [A.zeros_like(x)]
+    perm, partial, upper = _cumprod_partials(x, axis)
+    nd = len(x.shape)
+    ct_rows = A.broadcast_back(A.transpose(ct, perm), partial.shape, (nd - 1,))
+    terms = A.select(upper, A.mul(ct_rows, partial), A.zeros_like(partial))
+    return [A.transpose(A.reduce_sum(terms, (nd,)), A.inverse_perm(perm))]
+
+
+def _cumprod_jvp(primals, tangents, out, *, axis):
+    (x,), (t,) = primals, tangents
+    if x.shape[axis] == 0:
+        return A.zeros_like(x)
+    perm, partial, upper = _cumprod_partials(x, axis)
+    nd = len(x.shape)
+    t_cols = A.broadcast_back(A.transpose(t, perm), partial.shape, (nd,))  # [..., k, i] = t_k
+    terms = A.select(upper, A.mul(t_cols, partial), A.zeros_like(partial))
+    return A.transpose(A.reduce_sum(terms, (nd - 1,)), A.inverse_perm(perm))
+
+
+def _dot_general_vjp(ct, lhs, rhs, *, out, contract, batch):
+    (lc, rc), (lb, rb) = contract, batch
+    lfree, rfree = _free_axes(len(lhs.shape), lc, lb), _free_axes(len(rhs.shape), rc, rb)
+    nb = len(lb)
+    ct_batch = tuple(range(nb))
+    ct_lfree = tuple(range(nb, nb + len(lfree)))
+    ct_rfree = tuple(range(nb + len(lfree), len(ct.shape)))
+
+    # d lhs: contract ct's rhs-free dims with rhs's free dims. The result's dims are batch,
+    # lhs free, then rhs's contracted dims in rhs order; each maps to its paired lhs axis.
+    g = dot_general.bind(ct, rhs, contract=(ct_rfree, rfree), batch=(ct_batch, rb))
+    lhs_axes = list(lb) + list(lfree) + [lc[rc.index(a)] for a in sorted(rc)]
+    ct_lhs = A.transpose(g, [lhs_axes.index(d) for d in range(len(lhs.shape))])
+
+    h = dot_general.bind(ct, lhs, contract=(ct_lfree, lfree), batch=(ct_batch, lb))
+    rhs_axes = list(rb) + list(rfree) + [rc[lc.index(a)] for a in sorted(lc)]
+    ct_rhs = A.transpose(h, [rhs_axes.index(d) for d in range(len(rhs.shape))])
+    return [ct_lhs, ct_rhs]
+
+
+def _dot_general_jvp(primals, tangents, out, *, contract, batch):
+    (lhs, rhs), (tl, tr) = primals, tangents
+    terms = []
+    if tl is not None:
+        terms.append(dot_general.bind(tl, rhs, contract=contract, batch=batch))
+    if tr is not None:
+        terms.append(dot_general.bind(lhs, tr, contract=contract, batch=batch))
+    return terms[0] if len(terms) == 1 else A.add(*terms)
+
+
+reduce_sum.def_ad(_reduce_sum_vjp, A.linear_jvp("reduce_sum"))
+reduce_max.def_ad(_extremum_vjp, _extremum_jvp)
+reduce_min.def_ad(_extremum_vjp, _extremum_jvp)
+reduce_prod.def_ad(_reduce_prod_vjp, _reduce_prod_jvp)
+cumsum.def_ad(_cumsum_vjp, A.linear_jvp("cumsum"))
+cumprod.def_ad(_cumprod_vjp, _cumprod_jvp)
+dot_general.def_ad(_dot_general_vjp, _dot_general_jvp)
+argmax.not_differentiable()
+argmin.not_differentiable()

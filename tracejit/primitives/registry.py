@@ -7,7 +7,8 @@ Every rule of a primitive is attached in its one block (see the sibling modules)
 - ``impl(*arrays, **params) -> ndarray``: the NumPy reference implementation (the interpreter).
 - ``scalar``: for elementwise primitives, the scalar expression code generation emits, as a
   format string over the operands (``"({0} + {1})"``); it must agree with ``impl`` on scalars.
-- ``vjp`` / ``jvp``: derivative rules (slots filled by the autodiff work).
+- ``vjp`` / ``jvp``: derivative rules, attached with ``def_ad`` (or ``not_differentiable()``).
+  They are written with ``bind`` like any tracing code, so backward graphs are ordinary graphs.
 
 ``kind`` groups primitives the way passes ask about them (tinygrad style): passes test
 ``prim.kind == "elementwise"`` rather than listing names.
@@ -36,11 +37,26 @@ class Primitive:
         self.dtype_kinds = dtype_kinds  # elementwise: the dtype kinds ("biuf") operands may have
         self.vjp: Callable | None = None
         self.jvp: Callable | None = None
+        self.differentiable: bool | None = None  # None: not yet decided (the registry test fails)
         REGISTRY[name] = self
 
     def abstract_eval(self, *in_types, **params):
         """Always a list of result types (every primitive has one result today)."""
         return [self._abstract_eval(*in_types, **params)]
+
+    def def_ad(self, vjp: Callable, jvp: Callable) -> Primitive:
+        """Attach derivative rules (both emit IR through ``bind``, so they compose):
+
+        ``vjp(ct, *primals, out, **params) -> [ct per primal or None]``
+        ``jvp(primals, tangents, out, **params) -> tangent of out`` (tangents may be None: zero)
+        """
+        self.vjp, self.jvp, self.differentiable = vjp, jvp, True
+        return self
+
+    def not_differentiable(self) -> Primitive:
+        """Piecewise-constant or integer-valued: zero cotangents and tangents."""
+        self.differentiable = False
+        return self
 
     def bind(self, *args, **params):
         """Apply the primitive: record it when an argument is traced, else run ``impl``."""

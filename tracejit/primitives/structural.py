@@ -173,3 +173,95 @@ def _gather_impl(x, *indices, axes):
 
 
 gather = Primitive("gather", "indexing", abstract_eval=_gather_abstract_eval, impl=_gather_impl)
+
+
+# --- scatter_add[axes]: operand with updates added at the gathered positions -----------------
+# The transpose of gather: updates have gather's result shape B + (other dims); repeated
+# indices accumulate (np.add.at).
+def _scatter_add_abstract_eval(x, updates, *indices, axes):
+    expected = _gather_abstract_eval(x, *indices, axes=axes)
+    if updates.shape != expected.shape or updates.dtype != x.dtype:
+        raise TypeError(f"scatter_add: updates {updates} do not fit gather shape {expected}")
+    return TensorType(x.shape, x.dtype, x.weak and updates.weak)
+
+
+def _scatter_add_impl(x, updates, *indices, axes):
+    out = np.array(x, copy=True)
+    moved = np.moveaxis(out, axes, tuple(range(len(axes))))  # a view into `out`
+    np.add.at(moved, tuple(indices), updates)
+    return out
+
+
+scatter_add = Primitive("scatter_add", "indexing", abstract_eval=_scatter_add_abstract_eval,
+                        impl=_scatter_add_impl)
+
+
+# =============================================================================================
+# Derivative rules: all of these primitives are linear in their array operands, so each JVP is
+# the primitive applied to the tangents; each VJP is the transposed movement.
+# =============================================================================================
+from . import ad_support as A  # noqa: E402
+
+
+def _broadcast_in_dim_vjp(ct, x, *, out, shape, dims):
+    # The one place where broadcasting is undone: new dims and size-1 dims that grew are summed.
+    grown = [d for i, d in enumerate(dims) if x.shape[i] == 1 and shape[d] != 1]
+    new = [d for d in range(len(shape)) if d not in dims]
+    return [A.reshape(A.reduce_sum(ct, new + grown), x.shape)]
+
+
+def _slice_vjp(ct, x, *, out, start, limit, strides):
+    if 0 in out.shape:
+        return [A.zeros_like(x)]
+    config = []
+    for lo, st, m, n in zip(start, strides, out.shape, x.shape):
+        used = lo + (m - 1) * st + 1
+        config.append((lo, n - used, st - 1))
+    return [pad.bind(ct, A.full_like(ct, 0, shape=()), config=tuple(config))]
+
+
+def _pad_vjp(ct, x, value, *, out, config):
+    if 0 in x.shape:
+        ct_x = A.zeros_like(x)
+    else:
+        start = tuple(lo for lo, _, _ in config)
+        limit = tuple(lo + (n - 1) * (interior + 1) + 1 for (lo, _, interior), n in
+                      zip(config, x.shape))
+        strides = tuple(interior + 1 for _, _, interior in config)
+        ct_x = slice_.bind(ct, start=start, limit=limit, strides=strides)
+    everything = tuple(range(len(ct.shape)))
+    ct_value = A.sub(A.reduce_sum(ct, everything), A.reduce_sum(ct_x, everything))
+    return [ct_x, ct_value]
+
+
+def _concatenate_vjp(ct, *xs, out, axis):
+    cts, offset = [], 0
+    for x in xs:
+        start = [0] * len(ct.shape)
+        limit = list(ct.shape)
+        start[axis], limit[axis] = offset, offset + x.shape[axis]
+        cts.append(slice_.bind(ct, start=tuple(start), limit=tuple(limit),
+                               strides=(1,) * len(ct.shape)))
+        offset += x.shape[axis]
+    return cts
+
+
+def _gather_vjp(ct, x, *indices, out, axes):
+    return [scatter_add.bind(A.zeros_like(x), ct, *indices, axes=axes)] + [None] * len(indices)
+
+
+def _scatter_add_vjp(ct, x, updates, *indices, out, axes):
+    return [ct, gather.bind(ct, *indices, axes=axes)] + [None] * len(indices)
+
+
+broadcast_in_dim.def_ad(_broadcast_in_dim_vjp, A.linear_jvp("broadcast_in_dim"))
+reshape.def_ad(lambda ct, x, *, out, shape: [A.reshape(ct, x.shape)], A.linear_jvp("reshape"))
+transpose.def_ad(lambda ct, x, *, out, perm: [A.transpose(ct, A.inverse_perm(perm))],
+                 A.linear_jvp("transpose"))
+slice_.def_ad(_slice_vjp, A.linear_jvp("slice"))
+rev.def_ad(lambda ct, x, *, out, axes: [rev.bind(ct, axes=axes)], A.linear_jvp("rev"))
+pad.def_ad(_pad_vjp, A.linear_jvp("pad"))
+concatenate.def_ad(_concatenate_vjp, A.linear_jvp("concatenate"))
+gather.def_ad(_gather_vjp, A.linear_jvp("gather", passthrough_from=1))
+scatter_add.def_ad(_scatter_add_vjp, A.linear_jvp("scatter_add", passthrough_from=2))
+iota.not_differentiable()

@@ -1,0 +1,1 @@
+"""Transformations of traced programs: automatic differentiation (``autodiff``)."""
