@@ -142,6 +142,11 @@ def full(shape, value, dtype, trace=None):
     return broadcast_to(scalar, shape)
 
 
+def full_like(x, value, dtype=None):
+    """A constant of x's shape (and dtype unless given), in x's trace."""
+    return full(x.shape, value, x.dtype if dtype is None else dtype, x._trace)
+
+
 def select(pred, on_true, on_false):
     return E.select.bind(pred, on_true, on_false)
 

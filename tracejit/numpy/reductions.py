@@ -97,7 +97,7 @@ def _mean_parts(a, axis, dtype):
 
 
 def _divide_by_count(total, count):
-    return E.div.bind(total, P.full(total.shape, count, total.dtype))
+    return E.div.bind(total, P.full_like(total, count))
 
 
 @implements(np.mean)
@@ -186,7 +186,7 @@ def _truth_reduction(kind, np_fn):
         _no_out(out, np_fn.__name__, where)
         x = P.lift(a)
         axes = normalize_axis(axis, x.ndim)
-        truth = x if x.dtype == np.bool_ else E.ne.bind(x, P.full(x.shape, 0, x.dtype))
+        truth = x if x.dtype == np.bool_ else E.ne.bind(x, P.full_like(x, 0))
         # On bool, a product is `and` and a sum is `or`, with the right empty results.
         return _keepdims(P.reduce(kind, truth, axes), x.shape, axes, keepdims)
 

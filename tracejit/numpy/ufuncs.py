@@ -58,7 +58,7 @@ def _float_only(prim, on_integers):
 
 
 def _const_like(x, value):
-    return P.full(x.shape, value, x.dtype if not isinstance(value, bool) else np.bool_)
+    return P.full_like(x, value, np.bool_ if isinstance(value, bool) else None)
 
 
 def _truthy(x):
@@ -67,7 +67,7 @@ def _truthy(x):
 
 def _scalar(x, value):
     """A scalar constant of x's dtype, broadcast to x's shape."""
-    return P.full(x.shape, value, x.dtype)
+    return P.full_like(x, value)
 
 
 # --- prim-backed -----------------------------------------------------------------------------
@@ -264,7 +264,7 @@ def round_(a, decimals=0, out=None):
         return P.convert(round_(P.convert(a, np.float64), decimals), a.dtype)
     if decimals == 0:
         return E.round_.bind(a)
-    scale = P.full(a.shape, 10.0 ** (decimals if decimals > 0 else -decimals), a.dtype)
+    scale = P.full_like(a, 10.0 ** (decimals if decimals > 0 else -decimals))
     if decimals > 0:  # as NumPy: rint(x * 10**d) / 10**d
         return E.div.bind(E.round_.bind(E.mul.bind(a, scale)), scale)
     return E.mul.bind(E.round_.bind(E.div.bind(a, scale)), scale)

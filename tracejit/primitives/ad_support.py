@@ -100,18 +100,23 @@ def inverse_perm(perm):
 
 # --- generic JVPs ----------------------------------------------------------------------------
 
-def jvp_from_vjp(vjp):
-    """JVP of an elementwise primitive: its Jacobian is diagonal, so J t = vjp(t) per operand."""
-    def jvp(primals, tangents, out, **params):
+def elementwise_rules(partials):
+    """VJP and JVP of an elementwise primitive from one function per operand,
+    ``partial_i(ct, *primals, out) -> ct_i``. The Jacobian is diagonal, so the JVP is the sum of
+    the partials applied to the tangents."""
+    def vjp(ct, *primals, out, needed):
+        return [partial(ct, *primals, out=out) if need else None
+                for partial, need in zip(partials, needed)]
+
+    def jvp(primals, tangents, out):
         total = None
-        for i, t in enumerate(tangents):
-            if t is None:
-                continue
-            term = vjp(t, *primals, out=out, **params)[i]
-            if term is not None:
+        for partial, t in zip(partials, tangents):
+            if t is not None:
+                term = partial(t, *primals, out=out)
                 total = term if total is None else add(total, term)
         return total
-    return jvp
+
+    return vjp, jvp
 
 
 def linear_jvp(prim_name, passthrough=(), passthrough_from=None):

@@ -132,43 +132,47 @@ convert = Primitive("convert", "elementwise", abstract_eval=_convert_abstract_ev
 
 
 # =============================================================================================
-# Derivative rules. VJPs take (ct, *primals, out=...); elementwise JVPs follow from them because
-# the Jacobian is diagonal (ad_support.jvp_from_vjp). Conventions at kinks, documented in
+# Derivative rules: one partial derivative per operand, ``partial(ct, *primals, out) -> ct_i``
+# (ad_support.elementwise_rules builds the VJP and JVP from them). Conventions at kinks, in
 # docs/autodiff.md: abs'(0) = 0, max/min split the cotangent evenly at ties, sqrt'(0) = inf.
 # =============================================================================================
 from . import ad_support as A  # noqa: E402  (the rules below need the primitives above)
 
 
-def _elementwise_ad(prim, vjp):
-    prim.def_ad(vjp, A.jvp_from_vjp(vjp))
+def _elementwise_ad(prim, *partials):
+    vjp, jvp = A.elementwise_rules(partials)
+    prim.def_ad(vjp, jvp, takes_needed=True)
 
 
-def _pow_vjp(ct, x, y, *, out):
+def _pow_dx(ct, x, y, *, out):
+    # y * x**(y-1), taken as 0 where y == 0 (so 0**0 has a finite gradient).
     zero_y = eq.bind(y, A.zeros_like(y))
-    one = A.full_like(y, 1)
-    # d/dx x**y = y * x**(y-1), taken as 0 where y == 0 (so 0**0 has a finite gradient).
-    dx = A.select(zero_y, A.zeros_like(x), A.mul(y, pow_.bind(x, A.sub(y, one))))
-    # d/dy x**y = x**y * log(x), taken as 0 where x == 0; log sees 1 there so that no inf/NaN
-    # enters the graph even in the unselected branch (it would poison higher derivatives).
+    dx = A.select(zero_y, A.zeros_like(x), A.mul(y, pow_.bind(x, A.sub(y, A.full_like(y, 1)))))
+    return A.mul(ct, dx)
+
+
+def _pow_dy(ct, x, y, *, out):
+    # x**y * log(x), taken as 0 where x == 0; log sees 1 there so that no inf/NaN enters the
+    # graph even in the unselected branch (it would poison higher derivatives).
     zero_x = eq.bind(x, A.zeros_like(x))
     safe_log = log.bind(A.select(zero_x, A.full_like(x, 1), x))
-    dy = A.select(zero_x, A.zeros_like(y), A.mul(out, safe_log))
-    return [A.mul(ct, dx), A.mul(ct, dy)]
+    return A.mul(ct, A.select(zero_x, A.zeros_like(y), A.mul(out, safe_log)))
 
 
-def _extremum_vjp(strict):
-    def vjp(ct, x, y, *, out):
-        # The winner takes the cotangent; at ties each operand gets half.
-        half = A.full_like(x, 0.5)
-        wx = A.select(strict.bind(x, y), A.full_like(x, 1),
-                      A.select(eq.bind(x, y), half, A.zeros_like(x)))
-        return [A.mul(ct, wx), A.mul(ct, A.sub(A.full_like(x, 1), wx))]
-    return vjp
+def _extremum_weight(strict, x, y):
+    """1 where x wins, 1/2 at ties, 0 where y wins: the share of the cotangent x gets."""
+    return A.select(strict.bind(x, y), A.full_like(x, 1),
+                    A.select(eq.bind(x, y), A.full_like(x, 0.5), A.zeros_like(x)))
 
 
-def _atan2_vjp(ct, a, b, *, out):
-    denom = A.add(A.mul(a, a), A.mul(b, b))
-    return [A.mul(ct, A.div(b, denom)), A.neg(A.mul(ct, A.div(a, denom)))]
+def _extremum_partials(strict):
+    return (lambda ct, x, y, *, out: A.mul(ct, _extremum_weight(strict, x, y)),
+            lambda ct, x, y, *, out: A.mul(ct, A.sub(A.full_like(x, 1),
+                                                     _extremum_weight(strict, x, y))))
+
+
+def _atan2_denominator(a, b):
+    return A.add(A.mul(a, a), A.mul(b, b))
 
 
 def _convert_vjp(ct, x, *, out, dtype, weak=False):
@@ -181,29 +185,32 @@ def _one_plus(x, v):
     return A.add(A.full_like(x, 1), v)
 
 
-_elementwise_ad(neg, lambda ct, x, *, out: [A.neg(ct)])
-_elementwise_ad(abs_, lambda ct, x, *, out: [A.mul(ct, sign.bind(x))])
-_elementwise_ad(exp, lambda ct, x, *, out: [A.mul(ct, out)])
-_elementwise_ad(log, lambda ct, x, *, out: [A.div(ct, x)])
-_elementwise_ad(log1p, lambda ct, x, *, out: [A.div(ct, _one_plus(x, x))])
-_elementwise_ad(expm1, lambda ct, x, *, out: [A.mul(ct, _one_plus(out, out))])
-_elementwise_ad(sqrt, lambda ct, x, *, out: [A.div(ct, A.scaled(out, 2))])
-_elementwise_ad(sin, lambda ct, x, *, out: [A.mul(ct, cos.bind(x))])
-_elementwise_ad(cos, lambda ct, x, *, out: [A.neg(A.mul(ct, sin.bind(x)))])
-_elementwise_ad(tan, lambda ct, x, *, out: [A.mul(ct, _one_plus(out, A.mul(out, out)))])
-_elementwise_ad(tanh, lambda ct, x, *, out: [A.mul(ct, A.sub(A.full_like(out, 1),
-                                                             A.mul(out, out)))])
-_elementwise_ad(arctan, lambda ct, x, *, out: [A.div(ct, _one_plus(x, A.mul(x, x)))])
-_elementwise_ad(add, lambda ct, x, y, *, out: [ct, ct])
-_elementwise_ad(sub, lambda ct, x, y, *, out: [ct, A.neg(ct)])
-_elementwise_ad(mul, lambda ct, x, y, *, out: [A.mul(ct, y), A.mul(ct, x)])
-_elementwise_ad(div, lambda ct, x, y, *, out: [A.div(ct, y), A.neg(A.div(A.mul(ct, out), y))])
-_elementwise_ad(pow_, _pow_vjp)
-_elementwise_ad(max_, _extremum_vjp(gt))
-_elementwise_ad(min_, _extremum_vjp(lt))
-_elementwise_ad(atan2, _atan2_vjp)
-# numpy's mod is x - floor(x / y) * y.
-_elementwise_ad(mod, lambda ct, x, y, *, out: [ct, A.neg(A.mul(ct, floor.bind(A.div(x, y))))])
+_elementwise_ad(neg, lambda ct, x, *, out: A.neg(ct))
+_elementwise_ad(abs_, lambda ct, x, *, out: A.mul(ct, sign.bind(x)))
+_elementwise_ad(exp, lambda ct, x, *, out: A.mul(ct, out))
+_elementwise_ad(log, lambda ct, x, *, out: A.div(ct, x))
+_elementwise_ad(log1p, lambda ct, x, *, out: A.div(ct, _one_plus(x, x)))
+_elementwise_ad(expm1, lambda ct, x, *, out: A.mul(ct, _one_plus(out, out)))
+_elementwise_ad(sqrt, lambda ct, x, *, out: A.div(ct, A.scaled(out, 2)))
+_elementwise_ad(sin, lambda ct, x, *, out: A.mul(ct, cos.bind(x)))
+_elementwise_ad(cos, lambda ct, x, *, out: A.neg(A.mul(ct, sin.bind(x))))
+_elementwise_ad(tan, lambda ct, x, *, out: A.mul(ct, _one_plus(out, A.mul(out, out))))
+_elementwise_ad(tanh, lambda ct, x, *, out: A.mul(ct, A.sub(A.full_like(out, 1),
+                                                            A.mul(out, out))))
+_elementwise_ad(arctan, lambda ct, x, *, out: A.div(ct, _one_plus(x, A.mul(x, x))))
+_elementwise_ad(add, lambda ct, x, y, *, out: ct, lambda ct, x, y, *, out: ct)
+_elementwise_ad(sub, lambda ct, x, y, *, out: ct, lambda ct, x, y, *, out: A.neg(ct))
+_elementwise_ad(mul, lambda ct, x, y, *, out: A.mul(ct, y), lambda ct, x, y, *, out: A.mul(ct, x))
+_elementwise_ad(div, lambda ct, x, y, *, out: A.div(ct, y),
+                lambda ct, x, y, *, out: A.neg(A.div(A.mul(ct, out), y)))
+_elementwise_ad(pow_, _pow_dx, _pow_dy)
+_elementwise_ad(max_, *_extremum_partials(gt))
+_elementwise_ad(min_, *_extremum_partials(lt))
+_elementwise_ad(atan2, lambda ct, a, b, *, out: A.mul(ct, A.div(b, _atan2_denominator(a, b))),
+                lambda ct, a, b, *, out: A.neg(A.mul(ct, A.div(a, _atan2_denominator(a, b)))))
+# NumPy's mod is x - floor(x / y) * y.
+_elementwise_ad(mod, lambda ct, x, y, *, out: ct,
+                lambda ct, x, y, *, out: A.neg(A.mul(ct, floor.bind(A.div(x, y)))))
 select.def_ad(lambda ct, p, t, f, *, out: [None, A.select(p, ct, A.zeros_like(ct)),
                                            A.select(p, A.zeros_like(ct), ct)],
               A.linear_jvp("select", passthrough=(0,)))

@@ -38,20 +38,31 @@ class Primitive:
         self.vjp: Callable | None = None
         self.jvp: Callable | None = None
         self.differentiable: bool | None = None  # None: not yet decided (the registry test fails)
+        self._vjp_takes_needed = False
         REGISTRY[name] = self
 
     def abstract_eval(self, *in_types, **params):
         """Always a list of result types (every primitive has one result today)."""
         return [self._abstract_eval(*in_types, **params)]
 
-    def def_ad(self, vjp: Callable, jvp: Callable) -> Primitive:
+    def def_ad(self, vjp: Callable, jvp: Callable, *, takes_needed=False) -> Primitive:
         """Attach derivative rules (both emit IR through ``bind``, so they compose):
 
         ``vjp(ct, *primals, out, **params) -> [ct per primal or None]``
         ``jvp(primals, tangents, out, **params) -> tangent of out`` (tangents may be None: zero)
+
+        With ``takes_needed`` the VJP also receives ``needed`` (one bool per operand) and computes
+        only those cotangents: no work, and no spurious warnings, for constant operands.
         """
         self.vjp, self.jvp, self.differentiable = vjp, jvp, True
+        self._vjp_takes_needed = takes_needed
         return self
+
+    def pullback(self, ct, values, out, needed, params) -> list:
+        """The VJP rule applied (the autodiff driver's single entry point to it)."""
+        if self._vjp_takes_needed:
+            return self.vjp(ct, *values, out=out, needed=needed, **params)
+        return self.vjp(ct, *values, out=out, **params)
 
     def not_differentiable(self) -> Primitive:
         """Piecewise-constant or integer-valued: zero cotangents and tangents."""

@@ -52,7 +52,8 @@ def _backward(tape, out_nodes, cts):
         ct = ct_env.pop(entry.node, None)
         if ct is None:
             continue
-        in_cts = entry.rule.vjp(ct, *entry.values, out=entry.out, **entry.params)
+        needed = tuple(node is not None for node in entry.inputs)
+        in_cts = entry.rule.pullback(ct, entry.values, entry.out, needed, entry.params)
         for node, in_ct in zip(entry.inputs, in_cts):
             if node is not None and in_ct is not None:
                 accumulate(node, in_ct)
@@ -332,7 +333,7 @@ class _CustomRule:
     def __init__(self, fun_name, bwd, residuals, nargs):
         self.fun_name, self.bwd, self.residuals, self.nargs = fun_name, bwd, residuals, nargs
 
-    def vjp(self, ct, *values, out):
+    def pullback(self, ct, values, out, needed, params):
         cts = self.bwd(self.residuals, ct)
         if not isinstance(cts, (tuple, list)) or len(cts) != self.nargs:
             raise TypeError(at_user_line(
