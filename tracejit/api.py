@@ -101,7 +101,7 @@ class Compiled:
         self.static_argnums, self.static_argnames = _static_sets(fun, static_argnums,
                                                                  static_argnames)
         self._entries: dict[Any, _Entry] = {}
-        functools.update_wrapper(self, fun)
+        functools.update_wrapper(self, fun, updated=())  # never merge fun's __dict__ in
 
     @property
     def _name(self) -> str:
@@ -257,7 +257,7 @@ def make_ir(fun, *, static_argnums=(), static_argnames=()):
     """
     compiled = Compiled(fun, static_argnums, static_argnames, backend="interpreter")
 
-    @functools.wraps(fun)
+    @functools.wraps(fun, updated=())
     def traced(*args, **kwargs):
         key, _ = compiled._signature(args, kwargs)
         graph, _ = compiled._trace(key, len(args))

@@ -186,7 +186,7 @@ def value_and_grad(fun, argnums=0, has_aux=False):
     """Like ``grad``, returning ``(value, gradient)`` (``((value, aux), gradient)`` with
     has_aux)."""
 
-    @functools.wraps(fun)
+    @functools.wraps(fun, updated=())
     def value_and_grad_fn(*args, **kwargs):
         nums = _argnums_tuple(argnums, len(args), "grad")
         _check_real_inputs(args, nums, "grad")
@@ -228,7 +228,7 @@ def grad(fun, argnums=0, has_aux=False):
     """
     value_and_grad_fn = value_and_grad(fun, argnums, has_aux)
 
-    @functools.wraps(fun)
+    @functools.wraps(fun, updated=())
     def grad_fn(*args, **kwargs):
         value, grads = value_and_grad_fn(*args, **kwargs)
         return (grads, value[1]) if has_aux else grads
@@ -262,7 +262,7 @@ def _assemble(pieces, out_shape, in_shape, out_major):
 def jacfwd(fun, argnums=0):
     """The Jacobian by forward mode (one JVP per input element): shape out.shape + x.shape."""
 
-    @functools.wraps(fun)
+    @functools.wraps(fun, updated=())
     def jacfwd_fn(*args, **kwargs):
         n, x = _single_array_arg(args, argnums, "jacfwd")
 
@@ -285,7 +285,7 @@ def jacfwd(fun, argnums=0):
 def jacrev(fun, argnums=0):
     """The Jacobian by reverse mode (one VJP per output element): shape out.shape + x.shape."""
 
-    @functools.wraps(fun)
+    @functools.wraps(fun, updated=())
     def jacrev_fn(*args, **kwargs):
         n, x = _single_array_arg(args, argnums, "jacrev")
 
@@ -364,7 +364,7 @@ class custom_vjp:  # noqa: N801  (a decorator, named like JAX's)
     def __init__(self, fun):
         self.fun = fun
         self.fwd = self.bwd = None
-        functools.update_wrapper(self, fun)
+        functools.update_wrapper(self, fun, updated=())  # never merge fun's __dict__ in
 
     def defvjp(self, fwd, bwd) -> None:
         self.fwd, self.bwd = fwd, bwd
@@ -380,7 +380,9 @@ class custom_vjp:  # noqa: N801  (a decorator, named like JAX's)
         values = [t.value for t in tracers]
         out, residuals = self.fwd(*values)
         nodes = [t.node for t in tracers]
-        if isinstance(out, ADTracer) or not is_float(out) or all(n is None for n in nodes):
+        if isinstance(out, TapeTracer) and out._trace is trace:  # fwd closed over our tracers
+            return out
+        if not is_float(out) or all(n is None for n in nodes):
             return trace.lift(out)
         rule = _CustomRule(self.fun.__name__, self.bwd, residuals, len(args))
         return trace.record(rule, nodes, values, {}, out)
