@@ -35,6 +35,13 @@ def main():
     np.testing.assert_allclose(got, expected, rtol=1e-6)
     assert got.dtype == np.asarray(expected).dtype == np.float32
 
+    dloss = tracejit.grad(loss)
+    print("\nThe gradient is a graph too (forward and backward):\n")
+    print(tracejit.make_ir(dloss)(w, x, y))
+    g = tracejit.compile(dloss)(w, x, y)
+    tracejit.check_grads(loss, tuple(a.astype(np.float64) for a in (w, x, y)), order=2)
+    print(f"\ncompiled gradient (shape {g.shape}, {g.dtype}) agrees with finite differences")
+
     smax = tracejit.compile(softmax_rows)
     z = rng.normal(size=(4, 5))
     np.testing.assert_allclose(smax(z), softmax_rows(z), rtol=1e-12)

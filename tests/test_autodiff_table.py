@@ -76,6 +76,7 @@ def test_reduction_gradients(name, fn, rng):
     for axis in (None, 0, -1, (0, 2)):
         for keepdims in (False, True):
             tracejit.check_grads(lambda x: fn(x, axis=axis, keepdims=keepdims), (x,), order=2)
+    tracejit.check_grads(lambda x: fn(x, axis=1), (x.astype(np.float32),), order=1)
 
 
 @pytest.mark.parametrize("fn", [tnp.cumsum, tnp.cumprod], ids=["cumsum", "cumprod"])
