@@ -227,23 +227,24 @@ def _cumprod_jvp(primals, tangents, out, *, axis):
     return A.transpose(A.reduce_sum(terms, (nd - 1,)), A.inverse_perm(perm))
 
 
-def _dot_general_vjp(ct, lhs, rhs, *, out, contract, batch):
+def _dot_general_vjp(ct, lhs, rhs, *, out, contract, batch, needed):
     (lc, rc), (lb, rb) = contract, batch
     lfree, rfree = _free_axes(len(lhs.shape), lc, lb), _free_axes(len(rhs.shape), rc, rb)
     nb = len(lb)
     ct_batch = tuple(range(nb))
     ct_lfree = tuple(range(nb, nb + len(lfree)))
     ct_rfree = tuple(range(nb + len(lfree), len(ct.shape)))
-
-    # d lhs: contract ct's rhs-free dims with rhs's free dims. The result's dims are batch,
-    # lhs free, then rhs's contracted dims in rhs order; each maps to its paired lhs axis.
-    g = dot_general.bind(ct, rhs, contract=(ct_rfree, rfree), batch=(ct_batch, rb))
-    lhs_axes = list(lb) + list(lfree) + [lc[rc.index(a)] for a in sorted(rc)]
-    ct_lhs = A.transpose(g, [lhs_axes.index(d) for d in range(len(lhs.shape))])
-
-    h = dot_general.bind(ct, lhs, contract=(ct_lfree, lfree), batch=(ct_batch, lb))
-    rhs_axes = list(rb) + list(rfree) + [rc[lc.index(a)] for a in sorted(lc)]
-    ct_rhs = A.transpose(h, [rhs_axes.index(d) for d in range(len(rhs.shape))])
+    ct_lhs = ct_rhs = None
+    if needed[0]:
+        # Contract ct's rhs-free dims with rhs's free dims. The result's dims are batch, lhs
+        # free, then rhs's contracted dims in rhs order; each maps to its paired lhs axis.
+        g = dot_general.bind(ct, rhs, contract=(ct_rfree, rfree), batch=(ct_batch, rb))
+        lhs_axes = list(lb) + list(lfree) + [lc[rc.index(a)] for a in sorted(rc)]
+        ct_lhs = A.transpose(g, [lhs_axes.index(d) for d in range(len(lhs.shape))])
+    if needed[1]:
+        h = dot_general.bind(ct, lhs, contract=(ct_lfree, lfree), batch=(ct_batch, lb))
+        rhs_axes = list(rb) + list(rfree) + [rc[lc.index(a)] for a in sorted(lc)]
+        ct_rhs = A.transpose(h, [rhs_axes.index(d) for d in range(len(rhs.shape))])
     return [ct_lhs, ct_rhs]
 
 
@@ -263,6 +264,6 @@ reduce_min.def_ad(_extremum_vjp, _extremum_jvp)
 reduce_prod.def_ad(_reduce_prod_vjp, _reduce_prod_jvp)
 cumsum.def_ad(_cumsum_vjp, A.linear_jvp("cumsum"))
 cumprod.def_ad(_cumprod_vjp, _cumprod_jvp)
-dot_general.def_ad(_dot_general_vjp, _dot_general_jvp)
+dot_general.def_ad(_dot_general_vjp, _dot_general_jvp, takes_needed=True)
 argmax.not_differentiable()
 argmin.not_differentiable()
