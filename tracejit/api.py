@@ -18,9 +18,9 @@ from . import config, dtypes, pytree
 from .backends import get_backend
 from .errors import at_user_line
 from .ir import Graph, TensorType, verify
+from .passes.pipeline import STAGES, run_pipeline
 from .tracing import Tracer, eval_graph, trace_flat
 
-STAGES = ("traced",)
 
 
 def _leaf_key(leaf):
@@ -68,22 +68,37 @@ def _to_runtime(leaf, key):
 
 @dataclass
 class _Entry:
-    graph: Graph
+    stages: dict  # stage name -> Graph, in pipeline order
     out_tree: pytree.TreeDef
     run: Callable
+
+    @property
+    def graph(self) -> Graph:
+        """The traced graph (what the user's function means)."""
+        return self.stages["traced"]
+
+    @property
+    def optimized(self) -> Graph:
+        """The graph after the last pass (what the backend runs)."""
+        return self.stages[STAGES[-1]]
 
 
 class Lowered:
     """What a compiled function turns into for one signature: its graph at each stage."""
 
-    def __init__(self, graph: Graph, backend: str):
-        self.graph = graph
+    def __init__(self, stages: dict, backend: str):
+        self.stages = stages
         self.backend = backend
 
+    @property
+    def graph(self) -> Graph:
+        return self.stages["traced"]
+
     def as_text(self, stage: str = "traced") -> str:
-        if stage not in STAGES:
+        """The IR at ``stage``: one of ``tracejit.api.STAGES`` (traced, simplify, cse, dce)."""
+        if stage not in self.stages:
             raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
-        return str(self.graph)
+        return str(self.stages[stage])
 
     def __str__(self) -> str:
         return self.as_text()
@@ -161,8 +176,9 @@ class Compiled:
         entry = self._entries.get(key)
         if entry is None:
             graph, out_tree = self._trace(key, len(args))
-            run = get_backend(self.backend).compile_graph(graph)
-            entry = self._entries[key] = _Entry(graph, out_tree, run)
+            stages = run_pipeline(graph)
+            run = get_backend(self.backend).compile_graph(stages[STAGES[-1]])
+            entry = self._entries[key] = _Entry(stages, out_tree, run)
         return entry, key, leaves
 
     # --- public --------------------------------------------------------------------------------
@@ -170,14 +186,14 @@ class Compiled:
         entry, key, leaves = self._entry(args, kwargs)
         if any(isinstance(leaf, Tracer) for leaf in leaves):
             # Inside another trace (a compile, a grad): inline this function's graph there.
-            return pytree.unflatten(entry.out_tree, eval_graph(entry.graph, leaves))
+            return pytree.unflatten(entry.out_tree, eval_graph(entry.optimized, leaves))
         runtime = [_to_runtime(leaf, k) for leaf, k in zip(leaves, key[1])]
         return pytree.unflatten(entry.out_tree, entry.run(runtime))
 
     def lower(self, *args, **kwargs) -> Lowered:
         """Trace (or reuse the trace) for these arguments without running; inspect the result."""
         entry, _, _ = self._entry(args, kwargs)
-        return Lowered(entry.graph, self.backend)
+        return Lowered(entry.stages, self.backend)
 
     def __repr__(self) -> str:
         return f"<tracejit.compile({self._name}) backend={self.backend}>"

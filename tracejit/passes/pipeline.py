@@ -1,0 +1,33 @@
+"""The optimisation pipeline: the passes, in order, each a named Graph -> Graph function.
+
+    traced -> simplify -> cse -> dce
+
+The verifier runs after every pass when ``TRACEJIT_VERIFY`` is on (the test suite sets it), and
+every intermediate graph is kept, by stage name, for ``compiled.lower(...).as_text(stage)``.
+"""
+from __future__ import annotations
+
+from .. import config
+from ..ir import Graph, verify
+from .cse import cse
+from .dce import dce
+from .simplify import simplify
+
+PASSES = (
+    ("simplify", simplify),  # algebraic identities, compositions, constant folding
+    ("cse", cse),            # merge equal equations (e.g. the same broadcast constant twice)
+    ("dce", dce),            # drop what no output needs (e.g. unused cotangents)
+)
+STAGES = ("traced",) + tuple(name for name, _ in PASSES)
+
+
+def run_pipeline(graph: Graph) -> dict[str, Graph]:
+    """Every stage's graph, by name, in order; the last one is what backends compile."""
+    stages = {"traced": graph}
+    check = config.get("verify")
+    for name, pass_fn in PASSES:
+        graph = pass_fn(graph)
+        if check:
+            verify(graph)
+        stages[name] = graph
+    return stages
