@@ -8,7 +8,8 @@ import pytest  # noqa: E402
 
 import tracejit  # noqa: E402
 
-BACKENDS = ["interpreter"]
+# Every backend by default; TRACEJIT_TEST_BACKENDS=interpreter narrows a local run.
+BACKENDS = os.environ.get("TRACEJIT_TEST_BACKENDS", "interpreter,numba_cpu").split(",")
 
 
 @pytest.fixture(params=BACKENDS)

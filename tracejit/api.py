@@ -18,7 +18,7 @@ from . import config, dtypes, pytree
 from .backends import get_backend
 from .errors import at_user_line
 from .ir import Graph, TensorType, verify
-from .passes.pipeline import STAGES, run_pipeline
+from .passes.pipeline import STAGES, run_pipeline  # noqa: F401  (STAGES re-exported)
 from .tracing import Tracer, eval_graph, trace_flat
 
 
@@ -71,6 +71,7 @@ class _Entry:
     stages: dict  # stage name -> Graph, in pipeline order
     out_tree: pytree.TreeDef
     run: Callable
+    report: object = None  # the FusionReport, for backends that fuse
 
     @property
     def graph(self) -> Graph:
@@ -79,25 +80,42 @@ class _Entry:
 
     @property
     def optimized(self) -> Graph:
-        """The graph after the last pass (what the backend runs)."""
-        return self.stages[STAGES[-1]]
+        """The graph after the target-independent passes (what other traces inline)."""
+        return self.stages["dce"]
 
 
 class Lowered:
-    """What a compiled function turns into for one signature: its graph at each stage."""
+    """What a compiled function turns into for one signature: its graph at each stage, and for
+    code-generating backends its fusion decisions, kernels and generated source."""
 
-    def __init__(self, stages: dict, backend: str):
-        self.stages = stages
+    def __init__(self, entry: _Entry, backend: str):
+        self.stages = entry.stages
         self.backend = backend
+        self.fusion_report = entry.report
+        self._run = entry.run
+
+    def kernels(self) -> list:
+        """The equations that run as kernels (fused kernels and other compute primitives)."""
+        from .passes.fusion import kernel_eqns
+        return kernel_eqns(self.stages.get("fused", self.stages["dce"]))
+
+    def kernel_source(self) -> str:
+        """The generated source: the entry function, then every kernel it calls."""
+        entry = getattr(self._run, "entry_source", None)
+        if entry is None:
+            raise ValueError(f"backend {self.backend!r} generates no source")
+        note = getattr(self._run, "note", None)
+        parts = ([f"# {note}"] if note else []) + [entry] + list(self._run.kernel_sources)
+        return "\n".join(parts)
 
     @property
     def graph(self) -> Graph:
         return self.stages["traced"]
 
     def as_text(self, stage: str = "traced") -> str:
-        """The IR at ``stage``: one of ``tracejit.api.STAGES`` (traced, simplify, cse, dce)."""
+        """The IR at ``stage``: traced, simplify, cse, dce, and fused for code generators."""
         if stage not in self.stages:
-            raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+            raise ValueError(f"unknown stage {stage!r}; stages here: {', '.join(self.stages)}")
         return str(self.stages[stage])
 
     def __str__(self) -> str:
@@ -176,9 +194,10 @@ class Compiled:
         entry = self._entries.get(key)
         if entry is None:
             graph, out_tree = self._trace(key, len(args))
-            stages = run_pipeline(graph)
-            run = get_backend(self.backend).compile_graph(stages[STAGES[-1]])
-            entry = self._entries[key] = _Entry(stages, out_tree, run)
+            backend = get_backend(self.backend)
+            stages, report = run_pipeline(graph, fusion=getattr(backend, "NEEDS_FUSION", False))
+            run = backend.compile_graph(list(stages.values())[-1])
+            entry = self._entries[key] = _Entry(stages, out_tree, run, report)
         return entry, key, leaves
 
     # --- public --------------------------------------------------------------------------------
@@ -193,7 +212,7 @@ class Compiled:
     def lower(self, *args, **kwargs) -> Lowered:
         """Trace (or reuse the trace) for these arguments without running; inspect the result."""
         entry, _, _ = self._entry(args, kwargs)
-        return Lowered(entry.stages, self.backend)
+        return Lowered(entry, self.backend)
 
     def __repr__(self) -> str:
         return f"<tracejit.compile({self._name}) backend={self.backend}>"

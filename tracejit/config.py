@@ -36,6 +36,9 @@ SETTINGS = {s.name: s for s in (
     Setting("debug", "TRACEJIT_DEBUG", int, 0,
             "diagnostics level; 1 warns about suspicious programs (e.g. a gradient that is zero "
             "because the output does not depend on the input)"),
+    Setting("parallel_threshold", "TRACEJIT_PARALLEL_THRESHOLD", int, 1 << 18,
+            "numba_cpu: kernels whose iteration space has at least this many elements run their "
+            "outer loop with prange; 0 turns parallel loops off"),
     Setting("verify", "TRACEJIT_VERIFY", _bool, False,
             "run the IR verifier on every traced graph (the test suite turns it on)"),
 )}

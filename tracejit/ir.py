@@ -142,7 +142,9 @@ def format_param(value) -> str:
         inner = ", ".join(format_param(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     if isinstance(value, Graph):
-        return f"<graph {value.name}>"
+        return value.name
+    if isinstance(value, str):
+        return value
     return repr(value)
 
 
@@ -190,6 +192,9 @@ def pretty_print(graph: Graph, indent: int = 0) -> str:
         params = f"[{params}]" if params else ""
         outs = " ".join(namer.binder(v) for v in eqn.outputs)
         lines.append(f"{pad}  {outs} = {eqn.prim.name}{params} {args}".rstrip())
+        for value in eqn.params.values():  # sub-graphs (fused kernels) print as nested blocks
+            if isinstance(value, Graph):
+                lines.append(pretty_print(value, indent + 4))
     lines.append(f"{pad}  return " + ", ".join(namer.use(a) for a in graph.outputs))
     lines.append(pad + "}")
     return "\n".join(lines)
@@ -229,6 +234,9 @@ def verify(graph: Graph) -> None:
         where = f"equation {i} ({eqn.prim.name}" + (f" from {eqn.source_info})" if eqn.source_info else ")")
         for a in eqn.inputs:
             check_use(a, where)
+        for value in eqn.params.values():
+            if isinstance(value, Graph):
+                verify(value)
         try:
             expected = eqn.prim.abstract_eval(*[a.ttype for a in eqn.inputs], **eqn.params)
         except Exception as e:  # a rule refusing its inputs is a verification failure

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import importlib
 
-BACKENDS = {"interpreter": "tracejit.backends.interpreter"}
+BACKENDS = {"interpreter": "tracejit.backends.interpreter",
+            "numba_cpu": "tracejit.backends.numba_cpu"}
 
 
 def get_backend(name: str):

@@ -32,14 +32,16 @@ def evaluate(graph: Graph, args) -> list[np.ndarray]:
         env[id(var)] = value
     for eqn in graph.eqns:
         try:
-            out = np.asarray(eqn.prim.impl(*[read(a) for a in eqn.inputs], **eqn.params))
+            result = eqn.prim.impl(*[read(a) for a in eqn.inputs], **eqn.params)
         except Exception as e:
             raise _with_provenance(e, eqn) from e
-        (var,) = eqn.outputs
-        if out.shape != var.ttype.shape or out.dtype != var.ttype.dtype:
-            raise AssertionError(f"tracejit bug: {eqn.prim.name} produced {out.dtype}{out.shape}, "
-                                 f"its rule promised {var.ttype}")
-        env[id(var)] = out
+        results = result if eqn.prim.multiple_results else [result]
+        for var, out in zip(eqn.outputs, results):
+            out = np.asarray(out)
+            if out.shape != var.ttype.shape or out.dtype != var.ttype.dtype:
+                raise AssertionError(f"tracejit bug: {eqn.prim.name} produced "
+                                     f"{out.dtype}{out.shape}, its rule promised {var.ttype}")
+            env[id(var)] = out
     # Outputs are fresh, writable arrays that alias neither the inputs nor each other.
     results, seen = [], set()
     for atom in graph.outputs:

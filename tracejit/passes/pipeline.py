@@ -1,6 +1,6 @@
 """The optimisation pipeline: the passes, in order, each a named Graph -> Graph function.
 
-    traced -> simplify -> cse -> dce
+    traced -> simplify -> cse -> dce [-> fused, for backends that generate kernels]
 
 The verifier runs after every pass when ``TRACEJIT_VERIFY`` is on (the test suite sets it), and
 every intermediate graph is kept, by stage name, for ``compiled.lower(...).as_text(stage)``.
@@ -11,6 +11,7 @@ from .. import config
 from ..ir import Graph, verify
 from .cse import cse
 from .dce import dce
+from .fusion import fuse
 from .simplify import simplify
 
 PASSES = (
@@ -18,11 +19,12 @@ PASSES = (
     ("cse", cse),            # merge equal equations (e.g. the same broadcast constant twice)
     ("dce", dce),            # drop what no output needs (e.g. unused cotangents)
 )
-STAGES = ("traced",) + tuple(name for name, _ in PASSES)
+STAGES = ("traced",) + tuple(name for name, _ in PASSES) + ("fused",)
 
 
-def run_pipeline(graph: Graph) -> dict[str, Graph]:
-    """Every stage's graph, by name, in order; the last one is what backends compile."""
+def run_pipeline(graph: Graph, fusion: bool = False):
+    """(stages, fusion report): every stage's graph by name, in order, the last one being what
+    the backend compiles. ``fusion`` adds the ``fused`` stage for backends that generate code."""
     stages = {"traced": graph}
     check = config.get("verify")
     for name, pass_fn in PASSES:
@@ -30,4 +32,10 @@ def run_pipeline(graph: Graph) -> dict[str, Graph]:
         if check:
             verify(graph)
         stages[name] = graph
-    return stages
+    report = None
+    if fusion:
+        graph, report = fuse(graph)
+        if check:
+            verify(graph)
+        stages["fused"] = graph
+    return stages, report

@@ -17,14 +17,15 @@ from __future__ import annotations
 
 from typing import Callable
 
-KINDS = ("elementwise", "movement", "reduction", "contraction", "indexing", "creation")
+KINDS = ("elementwise", "movement", "reduction", "contraction", "indexing", "creation", "fused")
 
 REGISTRY: dict[str, Primitive] = {}
 
 
 class Primitive:
     def __init__(self, name: str, kind: str, *, abstract_eval: Callable, impl: Callable,
-                 scalar: str | None = None, dtype_kinds: str | None = None):
+                 scalar: str | None = None, dtype_kinds: str | None = None,
+                 multiple_results: bool = False):
         if kind not in KINDS:
             raise ValueError(f"unknown primitive kind {kind!r}")
         if name in REGISTRY:
@@ -35,6 +36,7 @@ class Primitive:
         self.impl = impl
         self.scalar = scalar
         self.dtype_kinds = dtype_kinds  # elementwise: the dtype kinds ("biuf") operands may have
+        self.multiple_results = multiple_results  # abstract_eval/impl return lists
         self.vjp: Callable | None = None
         self.jvp: Callable | None = None
         self.differentiable: bool | None = None  # None: not yet decided (the registry test fails)
@@ -42,8 +44,9 @@ class Primitive:
         REGISTRY[name] = self
 
     def abstract_eval(self, *in_types, **params):
-        """Always a list of result types (every primitive has one result today)."""
-        return [self._abstract_eval(*in_types, **params)]
+        """Always a list of result types."""
+        result = self._abstract_eval(*in_types, **params)
+        return list(result) if self.multiple_results else [result]
 
     def def_ad(self, vjp: Callable, jvp: Callable, *, takes_needed=False) -> Primitive:
         """Attach derivative rules (both emit IR through ``bind``, so they compose):

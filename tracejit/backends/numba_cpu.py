@@ -1,0 +1,338 @@
+"""The Numba CPU backend: one compiled entry function per graph, running fused kernels.
+
+The graph is fused (``passes/fusion.py``); each kernel's loop nest is generated once per distinct
+source text (``codegen.py``) and shared by every graph that needs it. The entry function, also
+generated, allocates each kernel's outputs, makes views for movement equations (transpose,
+slice, reverse and broadcasts are never copied), calls the kernels and helpers in order, and
+returns the outputs. After the first call a call is one signature lookup in ``tracejit.compile``
+and one call into the entry.
+
+    def entry(v0, v1, c0):                 # graph inputs, then constants (runtime arguments)
+        v2 = np.transpose(v1, (1, 0))      # movement: a view
+        v3 = np.empty((4, 3), np.float32)  # a kernel's output
+        _k0(v0, v2, v3)                    # elementwise / reduce kernel (prange above a size)
+        return (v3,)
+
+Graphs containing float16 (which Numba cannot load or store) run on the interpreter instead;
+``Lowered.backend_note`` says so.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from .. import config
+from ..ir import Graph, Literal, Var
+from . import codegen
+from . import interpreter
+
+NEEDS_FUSION = True
+_kernel_cache: dict[str, object] = {}  # kernel source text -> compiled Numba dispatcher
+_cache_lock = threading.Lock()
+
+
+def _numba():
+    import numba  # imported lazily: `import tracejit` stays fast
+    return numba
+
+
+def compiled_kernel(source: codegen.KernelSource, reduce: bool, parallel: bool):
+    key = f"{reduce}:{parallel}:{source.text}"
+    with _cache_lock:
+        fn = _kernel_cache.get(key)
+        if fn is None:
+            numba = _numba()
+            namespace = {"np": np, "prange": numba.prange}
+            exec(compile(source.text, f"<tracejit kernel {source.name}>", "exec"), namespace)
+            fastmath = {"reassoc", "contract"} if reduce else False
+            fn = numba.njit(error_model="numpy", nogil=True, fastmath=fastmath,
+                            parallel=parallel)(namespace[source.name])
+            _kernel_cache[key] = fn
+        return fn
+
+
+def _tuple(values) -> str:
+    values = list(values)
+    return "(" + ", ".join(map(str, values)) + ("," if len(values) == 1 else "") + ")"
+
+
+class _EntryWriter:
+    """Writes the entry function's source, one equation at a time."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.lines: list[str] = []
+        self.names: dict[int, str] = {}
+        self.views: set[int] = set()  # values that may alias inputs or be read-only views
+        self.globals: dict[str, object] = {"np": np}
+        self.kernel_sources: list[str] = []
+        for k, v in enumerate(graph.inputs):
+            self.names[id(v)] = f"a{k}"
+            self.views.add(id(v))
+        for k, (v, _) in enumerate(graph.consts):
+            self.names[id(v)] = f"c{k}"
+            self.views.add(id(v))
+        self.counter = 0
+
+    def fresh(self) -> str:
+        self.counter += 1
+        return f"t{self.counter}"
+
+    def use(self, atom) -> str:
+        if isinstance(atom, Literal):
+            return codegen.literal_code(atom)
+        return self.names[id(atom)]
+
+    def scalar(self, atom) -> str:
+        return codegen.literal_code(atom) if isinstance(atom, Literal) else f"{self.use(atom)}[()]"
+
+    def emit(self, text: str):
+        self.lines.append("    " + text)
+
+    def define(self, var: Var, expr: str, view: bool) -> str:
+        name = self.fresh()
+        self.emit(f"{name} = {expr}")
+        self.names[id(var)] = name
+        if view:
+            self.views.add(id(var))
+        return name
+
+    def source(self) -> str:
+        args = [f"a{k}" for k in range(len(self.graph.inputs))]
+        args += [f"c{k}" for k in range(len(self.graph.consts))]
+        outs = []
+        for atom in self.graph.outputs:
+            if isinstance(atom, Literal):
+                outs.append("None")  # filled in by the Python driver
+            elif id(atom) in self.views:
+                outs.append(f"{self.use(atom)}.copy()")  # outputs never alias inputs or views
+            else:
+                outs.append(self.use(atom))
+        body = self.lines or ["    pass"]
+        return f"def entry({', '.join(args)}):\n" + "\n".join(body) + \
+            f"\n    return {_tuple(outs)}\n"
+
+
+def _where(eqn) -> str:
+    return f" (`{eqn.prim.name}` traced at {eqn.source_info})" if eqn.source_info else ""
+
+
+def _emit(w: _EntryWriter, eqn, threshold: int):
+    name, params = eqn.prim.name, eqn.params
+    ins = [w.use(a) for a in eqn.inputs]
+    (out,) = eqn.outputs if len(eqn.outputs) == 1 else (None,)
+    shape = out.ttype.shape if out is not None else None
+    dtype = codegen.dtype_name(out.ttype.dtype) if out is not None else None
+
+    if name == "kernel":
+        body, kind = params["body"], params["kind"]
+        space = next(e.inputs[0] for e in body.eqns if e.prim.name.startswith("reduce_")
+                     ).ttype if kind == "reduce" else body.outputs[0].ttype
+        parallel = threshold > 0 and space.size >= threshold
+        kname = f"_k{len(w.kernel_sources)}"
+        source = codegen.kernel_source("kernel", body, kind, parallel)
+        w.globals[kname] = compiled_kernel(source, kind == "reduce", parallel)
+        w.kernel_sources.append(source.text)
+        outs = []
+        for v in eqn.outputs:
+            outs.append(w.define(v, f"np.empty({_tuple(v.ttype.shape)}, "
+                                    f"{codegen.dtype_name(v.ttype.dtype)})", view=False))
+        w.emit(f"{kname}({', '.join(ins + outs)})")
+    elif name == "broadcast_in_dim":
+        x = eqn.inputs[0]
+        expanded = [1] * len(shape)
+        for i, d in enumerate(params["dims"]):
+            expanded[d] = x.ttype.shape[i]
+        if isinstance(x, Literal):
+            w.define(out, f"np.full({_tuple(shape)}, {ins[0]})", view=False)
+        else:
+            w.define(out, f"np.broadcast_to(np.ascontiguousarray({ins[0]}).reshape("
+                          f"{_tuple(expanded)}), {_tuple(shape)})", view=True)
+    elif name == "reshape":
+        w.define(out, f"np.ascontiguousarray({ins[0]}).reshape({_tuple(shape)})", view=True)
+    elif name == "transpose":
+        w.define(out, f"np.transpose({ins[0]}, {_tuple(params['perm'])})", view=True)
+    elif name == "slice":
+        index = ", ".join(f"{lo}:{hi}:{st}" for lo, hi, st in
+                          zip(params["start"], params["limit"], params["strides"]))
+        w.define(out, f"{ins[0]}[{index},]" if index else ins[0], view=True)
+    elif name == "rev":
+        index = ", ".join("::-1" if d in params["axes"] else ":"
+                          for d in range(eqn.inputs[0].ttype.ndim))
+        w.define(out, f"{ins[0]}[{index},]", view=True)
+    elif name == "pad":
+        t = w.define(out, f"np.full({_tuple(shape)}, {w.scalar(eqn.inputs[1])}, {dtype})",
+                     view=False)
+        x = eqn.inputs[0]
+        if x.ttype.size:
+            index = ", ".join(f"{lo}:{lo + (n - 1) * (i + 1) + 1}:{i + 1}"
+                              for (lo, _, i), n in zip(params["config"], x.ttype.shape))
+            w.emit(f"{t}[{index},] = {ins[0]}")
+    elif name == "concatenate":
+        w.define(out, f"np.concatenate({_tuple(ins)}, axis={params['axis']})", view=False)
+    elif name == "iota":
+        expanded = [1] * len(shape)
+        expanded[params["dimension"]] = shape[params["dimension"]]
+        ramp = f"np.arange({shape[params['dimension']]}).astype({codegen.dtype_name(params['dtype'])})"
+        w.define(out, f"np.broadcast_to({ramp}.reshape({_tuple(expanded)}), {_tuple(shape)})",
+                 view=True)
+    elif name in ("cumsum", "cumprod", "argmax", "argmin"):
+        _emit_rows(w, eqn, ins[0], out)
+    elif name in ("gather", "scatter_add"):
+        _emit_indexing(w, eqn, ins, out)
+    elif name == "dot_general":
+        _emit_dot_general(w, eqn, ins, out)
+    else:
+        raise NotImplementedError(f"numba_cpu: no lowering for primitive `{name}`{_where(eqn)}")
+
+
+def _axis_last(x_type, axis):
+    perm = [d for d in range(x_type.ndim) if d != axis] + [axis]
+    rows = int(np.prod([x_type.shape[d] for d in perm[:-1]], dtype=np.int64))
+    return perm, rows, x_type.shape[axis]
+
+
+def _emit_rows(w, eqn, x, out):
+    """Scans and arg-reductions along one axis: that axis made last, rows in a 2-D array."""
+    name = eqn.prim.name
+    x_type = eqn.inputs[0].ttype
+    axis = eqn.params["axis"]
+    perm, rows, n = _axis_last(x_type, axis)
+    rows_in = w.fresh()
+    w.emit(f"{rows_in} = np.transpose({x}, {_tuple(perm)}).copy().reshape(({rows}, {n}))")
+    w.globals["_rt"] = _runtime()
+    if name in ("cumsum", "cumprod"):
+        rows_out = w.fresh()
+        w.emit(f"{rows_out} = np.empty(({rows}, {n}), {codegen.dtype_name(out.ttype.dtype)})")
+        w.emit(f"_rt.{name}_rows({rows_in}, {rows_out})")
+        moved = tuple(x_type.shape[d] for d in perm)
+        inverse = [perm.index(d) for d in range(x_type.ndim)]
+        w.define(out, f"np.transpose({rows_out}.reshape({_tuple(moved)}), {_tuple(inverse)})",
+                 view=True)
+    else:
+        flat = w.fresh()
+        w.emit(f"{flat} = np.empty({rows}, np.int64)")
+        w.emit(f"_rt.{name}_rows({rows_in}, {flat})")
+        w.define(out, f"{flat}.reshape({_tuple(out.ttype.shape)})", view=False)
+
+
+def _emit_indexing(w, eqn, ins, out):
+    """gather / scatter_add: indexed axes moved first, rows addressed by linear position."""
+    w.globals["_rt"] = _runtime()
+    axes = eqn.params["axes"]
+    x_type = eqn.inputs[0].ttype
+    rest = [d for d in range(x_type.ndim) if d not in axes]
+    perm = list(axes) + rest
+    dims = tuple(x_type.shape[a] for a in axes)
+    positions = int(np.prod(dims, dtype=np.int64))
+    width = int(np.prod([x_type.shape[d] for d in rest], dtype=np.int64))
+    index_atoms = eqn.inputs[1:] if eqn.prim.name == "gather" else eqn.inputs[2:]
+    index_names = ins[1:] if eqn.prim.name == "gather" else ins[2:]
+    batch = index_atoms[0].ttype.shape
+    count = int(np.prod(batch, dtype=np.int64))
+    stack, lin = w.fresh(), w.fresh()
+    rows = ", ".join(f"np.ascontiguousarray({n}).reshape({count}).astype(np.int64)"
+                     for n in index_names)
+    w.emit(f"{stack} = np.empty(({len(index_names)}, {count}), np.int64)")
+    for k, n in enumerate(index_names):
+        w.emit(f"{stack}[{k}] = np.ascontiguousarray({n}).reshape({count})")
+    w.emit(f"{lin} = np.empty({count}, np.int64)")
+    message = f"index out of bounds in `{eqn.prim.name}`" + \
+        (f" traced at {eqn.source_info}" if eqn.source_info else "")
+    w.emit(f"if not _rt.linear_index({stack}, {_tuple(dims)}, {lin}):")
+    w.emit(f"    raise IndexError({message!r})")
+    del rows
+    moved = w.fresh()
+    if eqn.prim.name == "gather":
+        w.emit(f"{moved} = np.transpose({ins[0]}, {_tuple(perm)}).copy().reshape(({positions},"
+               f" {width}))")
+        picked = w.fresh()
+        w.emit(f"{picked} = np.empty(({count}, {width}), {codegen.dtype_name(out.ttype.dtype)})")
+        w.emit(f"_rt.gather_rows({moved}, {lin}, {picked})")
+        w.define(out, f"{picked}.reshape({_tuple(out.ttype.shape)})", view=False)
+    else:
+        w.emit(f"{moved} = np.transpose({ins[0]}, {_tuple(perm)}).copy()")
+        updates = w.fresh()
+        w.emit(f"{updates} = np.ascontiguousarray({ins[1]}).reshape(({count}, {width}))")
+        w.emit(f"_rt.scatter_add_rows({moved}.reshape(({positions}, {width})), {lin}, {updates})")
+        inverse = [perm.index(d) for d in range(x_type.ndim)]
+        w.define(out, f"np.transpose({moved}, {_tuple(inverse)})", view=True)
+
+
+def _emit_dot_general(w, eqn, ins, out):
+    """Batched matmul: operands arranged as (batch, m, k) and (batch, k, n), then BLAS."""
+    w.globals["_rt"] = _runtime()
+    from ..primitives.reductions import _free_axes
+    lhs, rhs = (a.ttype for a in eqn.inputs)
+    (lc, rc), (lb, rb) = eqn.params["contract"], eqn.params["batch"]
+    lf, rf = _free_axes(lhs.ndim, lc, lb), _free_axes(rhs.ndim, rc, rb)
+    size = lambda t, axes: int(np.prod([t.shape[a] for a in axes], dtype=np.int64))  # noqa
+    b, m, k, n = size(lhs, lb), size(lhs, lf), size(lhs, lc), size(rhs, rf)
+    a3, b3, o3 = w.fresh(), w.fresh(), w.fresh()
+    w.emit(f"{a3} = np.transpose({ins[0]}, {_tuple(lb + lf + lc)}).copy().reshape("
+           f"({b}, {m}, {k}))")
+    w.emit(f"{b3} = np.transpose({ins[1]}, {_tuple(rb + rc + rf)}).copy().reshape("
+           f"({b}, {k}, {n}))")
+    dtype = out.ttype.dtype
+    w.emit(f"{o3} = np.empty(({b}, {m}, {n}), {codegen.dtype_name(dtype)})")
+    helper = "matmul_blas" if dtype in (np.float32, np.float64) else "matmul_loops"
+    w.emit(f"_rt.{helper}({a3}, {b3}, {o3})")
+    w.define(out, f"{o3}.reshape({_tuple(out.ttype.shape)})", view=False)
+
+
+def _runtime():
+    from . import numba_runtime
+    return numba_runtime
+
+
+def _uses_float16(graph: Graph) -> bool:
+    def types(g):
+        yield from g.in_types
+        for e in g.eqns:
+            for v in e.outputs:
+                yield v.ttype
+            for value in e.params.values():
+                if isinstance(value, Graph):
+                    yield from types(value)
+    return any(t.dtype == np.float16 for t in types(graph))
+
+
+class CompiledGraph:
+    """The callable a backend returns: ``run(list of arrays) -> list of arrays``."""
+
+    def __init__(self, graph: Graph):
+        """``graph`` is the fused graph (the pipeline's last stage)."""
+        self.fused = graph
+        self.note = None
+        if _uses_float16(graph):
+            self.note = "float16 is not supported by Numba: this graph runs on the interpreter"
+            self.entry_source, self.kernel_sources = "", []
+            self._run = interpreter.compile_graph(graph)
+            return
+        writer = _EntryWriter(self.fused)
+        threshold = config.get("parallel_threshold")
+        for eqn in self.fused.eqns:
+            _emit(writer, eqn, threshold)
+        self.entry_source = writer.source()
+        self.kernel_sources = writer.kernel_sources
+        namespace = dict(writer.globals)
+        exec(compile(self.entry_source, f"<tracejit entry {graph.name}>", "exec"), namespace)
+        self._entry = _numba().njit(error_model="numpy", nogil=True)(namespace["entry"])
+        self._consts = [value for _, value in graph.consts]
+        self._literal_outputs = [(k, a) for k, a in enumerate(graph.outputs)
+                                 if isinstance(a, Literal)]
+        self._run = self._call_entry
+
+    def _call_entry(self, args):
+        outs = list(self._entry(*args, *self._consts))
+        for k, lit in self._literal_outputs:
+            outs[k] = np.array(lit.value, dtype=lit.ttype.dtype)
+        return outs
+
+    def __call__(self, args):
+        return self._run(args)
+
+
+def compile_graph(graph: Graph) -> CompiledGraph:
+    return CompiledGraph(graph)

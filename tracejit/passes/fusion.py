@@ -1,0 +1,306 @@
+"""Operator fusion: group equations into kernels, each one loop nest in generated code.
+
+The result is a graph whose compute equations are ``kernel`` equations holding their sub-graph
+(printed as a nested block); movement equations outside kernels stay as they are (backends make
+them views). Kinds of kernel:
+
+- ``elementwise``: a maximal connected group of elementwise equations over one shape. Operands
+  broadcast into it (``broadcast_in_dim`` of an outside value) are read through index arithmetic,
+  never materialised; broadcast literals become scalar constants.
+- ``reduce``: reductions over the same axes of one shape, with the elementwise group that feeds
+  them as a prologue (``sum(x * x)`` is one loop, no temporary). Elementwise values the group
+  also stores are written from the same loop.
+- every other compute primitive (``dot_general``, ``gather``, ``cumsum``, ...) is a kernel of
+  its own, of kind ``op``; a matmul's elementwise epilogue is the elementwise kernel after it.
+
+Every refusal to fuse two connected equations is recorded with its reason in ``FusionReport``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..ir import Eqn, Graph, Literal, TensorType, Var
+from ..primitives.registry import Primitive
+
+REDUCTIONS = ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min")
+
+
+def _kernel_abstract_eval(*in_types, kind, body):
+    expected = [(t.shape, t.dtype) for t in body.in_types]
+    if [(t.shape, t.dtype) for t in in_types] != expected:
+        raise TypeError(f"kernel: operands {[str(t) for t in in_types]} do not match its body")
+    return body.out_types
+
+
+def _kernel_impl(*arrays, kind, body):
+    from ..backends.interpreter import evaluate
+    return evaluate(body, list(arrays))
+
+
+kernel = Primitive("kernel", "fused", abstract_eval=_kernel_abstract_eval, impl=_kernel_impl,
+                   multiple_results=True)
+kernel.not_differentiable()  # fusion runs after differentiation
+
+
+@dataclass
+class Decision:
+    consumer: str
+    producer: str
+    fused: bool
+    reason: str
+
+    def __str__(self) -> str:
+        verdict = "fused" if self.fused else "not fused"
+        return f"{self.producer} -> {self.consumer}: {verdict} ({self.reason})"
+
+
+@dataclass
+class FusionReport:
+    decisions: list[Decision] = field(default_factory=list)
+
+    def refusals(self) -> list[Decision]:
+        return [d for d in self.decisions if not d.fused]
+
+    def __str__(self) -> str:
+        return "\n".join(str(d) for d in self.decisions)
+
+
+def _describe(eqn: Eqn) -> str:
+    where = f" at {eqn.source_info}" if eqn.source_info else ""
+    return f"{eqn.prim.name}{list(eqn.outputs[0].ttype.shape)}{where}"
+
+
+def _is_literal_broadcast(eqn: Eqn) -> bool:
+    return eqn.prim.name == "broadcast_in_dim" and isinstance(eqn.inputs[0], Literal)
+
+
+class _Group:
+    def __init__(self, gid: int, shape):
+        self.gid = gid
+        self.shape = shape  # the iteration space
+        self.eqns: list[Eqn] = []
+        self.reduce_axes = None  # set once a reduction joins
+        self.reductions: list[Eqn] = []
+        self.deps: set[int] = set()  # groups its outside operands depend on (raw ids)
+
+
+def fuse(graph: Graph) -> tuple[Graph, FusionReport]:
+    report = FusionReport()
+    producer: dict[int, Eqn] = {}
+    order = {id(e): i for i, e in enumerate(graph.eqns)}
+    for eqn in graph.eqns:
+        for v in eqn.outputs:
+            producer[id(v)] = eqn
+
+    groups: dict[int, _Group] = {}
+    parent: dict[int, int] = {}
+    group_id: dict[int, int] = {}  # id(eqn) -> raw group id
+    ancestors: dict[int, frozenset] = {}  # id(var) -> raw ids of groups it depends on
+
+    def find(gid):
+        while parent[gid] != gid:
+            parent[gid] = parent[parent[gid]]
+            gid = parent[gid]
+        return gid
+
+    def group_of(eqn):
+        gid = group_id.get(id(eqn))
+        return None if gid is None else groups[find(gid)]
+
+    def source(a):
+        """The var an operand reads: through a broadcast of an outside value."""
+        eqn = producer.get(id(a)) if isinstance(a, Var) else None
+        if eqn is not None and eqn.prim.name == "broadcast_in_dim":
+            return eqn.inputs[0]
+        return a
+
+    def deps_of(a):
+        a = source(a)
+        return {find(g) for g in ancestors.get(id(a), ())} if isinstance(a, Var) else set()
+
+    def new_group(shape):
+        gid = len(groups)
+        groups[gid], parent[gid] = _Group(gid, shape), gid
+        return groups[gid]
+
+    def merge(keep, other):
+        parent[other.gid] = keep.gid
+        keep.eqns += other.eqns
+        keep.reductions += other.reductions
+        keep.reduce_axes = keep.reduce_axes if keep.reduce_axes is not None else \
+            other.reduce_axes
+        keep.deps |= other.deps
+
+    def joinable(eqn, a, shape):
+        """(group, producer) of operand ``a`` if it is in the same iteration space, else None."""
+        src = source(a)
+        p = producer.get(id(src)) if isinstance(src, Var) else None
+        g = group_of(p) if p is not None else None
+        if g is None:
+            return None
+        if p.outputs[0].ttype.shape != shape or g.shape != shape:
+            reason = "different iteration shapes" if p.prim.name not in REDUCTIONS else \
+                "reads a reduction's result: it needs the whole reduction first"
+            report.decisions.append(Decision(_describe(eqn), _describe(p), False, reason))
+            return None
+        return g, p
+
+    for eqn in graph.eqns:
+        kind = eqn.prim.kind
+        is_reduction = eqn.prim.name in REDUCTIONS
+        if kind != "elementwise" and not is_reduction:
+            deps = set().union(*[deps_of(a) for a in eqn.inputs]) if eqn.inputs else set()
+            for v in eqn.outputs:
+                ancestors[id(v)] = frozenset(deps)
+            continue
+        shape = eqn.inputs[0].ttype.shape if is_reduction else eqn.outputs[0].ttype.shape
+        outside_deps = set()
+        candidates = []
+        for a in eqn.inputs:
+            found = joinable(eqn, a, shape)
+            if found is None:
+                outside_deps |= deps_of(a)
+            elif all(found[0] is not g for g, _ in candidates):
+                candidates.append(found)
+        target = None
+        for g, p in candidates:
+            why = _refusal(g, target, outside_deps, eqn, is_reduction, find)
+            report.decisions.append(Decision(_describe(eqn), _describe(p), why is None,
+                                             why or ("elementwise prologue of the reduction"
+                                                     if is_reduction else "same iteration space")))
+            if why is None:
+                if target is None:
+                    target = g
+                else:
+                    merge(target, g)
+        if target is None:
+            target = new_group(shape)
+        target.deps |= outside_deps
+        target.eqns.append(eqn)
+        group_id[id(eqn)] = target.gid
+        if is_reduction:
+            target.reduce_axes = eqn.params["axes"]
+            target.reductions.append(eqn)
+        for v in eqn.outputs:
+            ancestors[id(v)] = frozenset(outside_deps | {target.gid} | target.deps)
+
+    final = {find(gid): groups[find(gid)] for gid in groups}
+    for g in final.values():
+        g.eqns.sort(key=lambda e: order[id(e)])
+    member_group = {id(e): g for g in final.values() for e in g.eqns}
+    return _assemble(graph, list(final.values()), member_group, producer), report
+
+
+def _refusal(g, target, outside_deps, eqn, is_reduction, find):
+    """Why ``eqn`` may not join group ``g`` (merging it with ``target``), or None."""
+    if g.reductions and not is_reduction:
+        return "the producer's kernel ends in a reduction"
+    if is_reduction and g.reduce_axes not in (None, eqn.params["axes"]):
+        return "the producer's kernel reduces over other axes"
+    if g.gid in outside_deps:
+        return "another operand depends on that kernel (fusing would make a cycle)"
+    if target is not None:
+        if target.reductions and g.reductions:
+            return "both kernels end in reductions"
+        if find(g.gid) in {find(d) for d in target.deps} or \
+                find(target.gid) in {find(d) for d in g.deps}:
+            return "one kernel depends on the other through outside work"
+    return None
+
+
+def _assemble(graph, groups, group_of, producer) -> Graph:
+    """Rebuild the graph with one kernel equation per group, placed at its last member."""
+    last_member = {id(g.eqns[-1]): g for g in groups}
+    # A kernel runs where its last member was: every operand is ready there (members are in
+    # program order and no outside work between them depends on the kernel: no cycles).
+    graph_outputs = {id(a) for a in graph.outputs if isinstance(a, Var)}
+    eqns = []
+    for eqn in graph.eqns:
+        if id(eqn) not in group_of:
+            if not _absorbed_broadcast(eqn, group_of, graph):
+                eqns.append(eqn)
+            continue
+        g = last_member.get(id(eqn))
+        if g is not None:
+            eqns.append(_kernel_eqn(g, group_of, graph_outputs, producer, graph))
+    return Graph(graph.inputs, eqns, graph.outputs, graph.consts, graph.name)
+
+
+def _consumers(var, graph):
+    return [e for e in graph.eqns if any(a is var for a in e.inputs)]
+
+
+def _absorbed_broadcast(eqn, group_of, graph) -> bool:
+    """A broadcast read by kernels only (never materialised): kernels index its operand."""
+    if eqn.prim.name != "broadcast_in_dim":
+        return False
+    (out,) = eqn.outputs
+    if any(a is out for a in graph.outputs):
+        return False
+    consumers = _consumers(out, graph)
+    return bool(consumers) and all(id(c) in group_of and c.prim.kind == "elementwise"
+                                   for c in consumers)
+
+
+def _kernel_eqn(g, group_of, graph_outputs, producer, graph) -> Eqn:
+    members = {id(e) for e in g.eqns}
+    body_eqns, inputs, input_ids, pulled = [], [], set(), set()
+
+    def external(a):
+        if isinstance(a, Var) and id(a) not in input_ids:
+            input_ids.add(id(a))
+            inputs.append(a)
+
+    for eqn in g.eqns:
+        for a in eqn.inputs:
+            p = producer.get(id(a)) if isinstance(a, Var) else None
+            if p is not None and id(p) in members:
+                continue
+            if p is not None and p.prim.name == "broadcast_in_dim" and id(p) not in group_of \
+                    and eqn.prim.kind == "elementwise":
+                if id(p) not in pulled:  # the broadcast becomes index arithmetic in the kernel
+                    pulled.add(id(p))
+                    body_eqns.append(p)
+                    external(p.inputs[0])
+                continue
+            external(a)
+        body_eqns.append(eqn)
+    outputs = []
+    for eqn in g.eqns:
+        for v in eqn.outputs:
+            used_outside = id(v) in graph_outputs or any(
+                id(c) not in members for c in _consumers(v, graph))
+            if used_outside:
+                outputs.append(v)
+    kind = "reduce" if g.reductions else "elementwise"
+    body = Graph(list(inputs), body_eqns, list(outputs), [], f"{kind}_kernel")
+    body = _rename(body)
+    return Eqn(kernel, list(inputs), {"kind": kind, "body": body}, list(outputs),
+               g.eqns[-1].source_info)
+
+
+def _rename(body: Graph) -> Graph:
+    """Give the body its own variables, so a Var is defined in exactly one graph."""
+    env = {id(v): Var(v.ttype) for v in body.inputs}
+
+    def read(a):
+        return a if isinstance(a, Literal) else env[id(a)]
+
+    eqns = []
+    for eqn in body.eqns:
+        ins = [read(a) for a in eqn.inputs]
+        outs = []
+        for v in eqn.outputs:
+            env[id(v)] = Var(v.ttype)
+            outs.append(env[id(v)])
+        eqns.append(Eqn(eqn.prim, ins, eqn.params, outs, eqn.source_info))
+    return Graph([env[id(v)] for v in body.inputs], eqns, [read(a) for a in body.outputs], [],
+                 body.name)
+
+
+def kernel_eqns(graph: Graph) -> list[Eqn]:
+    """The equations that run as kernels: fused kernels and every other compute primitive."""
+    return [e for e in graph.eqns if e.prim.kind not in ("movement",)]
+
+
+__all__ = ["Decision", "FusionReport", "fuse", "kernel", "kernel_eqns", "TensorType"]
