@@ -2,6 +2,9 @@
 import os
 
 os.environ.setdefault("TRACEJIT_VERIFY", "1")
+# Tests check what compiled code computes, not how fast: Numba's unoptimised code generation
+# compiles about a third faster, which is most of the suite's time on the numba_cpu backend.
+os.environ.setdefault("NUMBA_OPT", "0")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -12,9 +15,25 @@ import tracejit  # noqa: E402
 BACKENDS = os.environ.get("TRACEJIT_TEST_BACKENDS", "interpreter,numba_cpu").split(",")
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request):
-    return request.param
+# The NumPy-oracle tables run every function on every backend. The interpreter takes every
+# dtype; numba_cpu compiles one entry function per graph (about 0.15 s each on the CI machine),
+# so it takes a representative dtype of each kind, and the tables give it fewer shapes
+# (see *_BY_BACKEND in the table modules). A test asking for `dtype` gets the pairs below.
+TABLE_DTYPES = {
+    "interpreter": [np.float32, np.float64, np.int32, np.int64, np.bool_],
+    "numba_cpu": [np.float32, np.int64, np.bool_],
+}
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" not in metafunc.fixturenames:
+        return
+    if "dtype" in metafunc.fixturenames:
+        pairs = [(b, d) for b in BACKENDS for d in TABLE_DTYPES[b]]
+        metafunc.parametrize("backend,dtype", pairs,
+                             ids=[f"{b}-{np.dtype(d).name}" for b, d in pairs])
+    else:
+        metafunc.parametrize("backend", BACKENDS)
 
 
 @pytest.fixture

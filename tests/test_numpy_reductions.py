@@ -15,14 +15,16 @@ REDUCTIONS = [
 ]
 AXES = [None, 0, 1, -1, (0, 2), (0, 1, 2), ()]
 SHAPES = [(2, 3, 4), (2, 0, 3)]
+# Compiled backends take a representative subset (compile time; see conftest.py).
+AXES_BY_BACKEND = {"numba_cpu": [None, 1, (0, 2)]}
+SHAPES_BY_BACKEND = {"numba_cpu": [(2, 3, 4)]}
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("name,fn", REDUCTIONS, ids=[r[0] for r in REDUCTIONS])
 def test_reduction(name, fn, dtype, rng, backend):
-    for shape in SHAPES:
+    for shape in SHAPES_BY_BACKEND.get(backend, SHAPES):
         x = make(rng, shape, dtype, "small")
-        for axis in AXES:
+        for axis in AXES_BY_BACKEND.get(backend, AXES):
             for keepdims in (False, True):
                 check(lambda x: fn(x, axis=axis, keepdims=keepdims), x, backend=backend)
     check(lambda x: fn(x), make(rng, (), dtype), backend=backend)
@@ -45,7 +47,6 @@ def test_var_std_ddof(rng, backend):
         check(lambda x: tnp.std(x, ddof=ddof), x, backend=backend)
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("name,fn", [("argmax", tnp.argmax), ("argmin", tnp.argmin)])
 def test_arg_reductions(name, fn, dtype, rng, backend):
     x = make(rng, (3, 4, 5), dtype, "small")
@@ -63,7 +64,6 @@ def test_argmax_nan_first_occurrence(backend):
     check(lambda x: tnp.max(x, axis=1), x, backend=backend)
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("name,fn", [("cumsum", tnp.cumsum), ("cumprod", tnp.cumprod)])
 def test_scans(name, fn, dtype, rng, backend):
     x = make(rng, (3, 4), dtype, "small")

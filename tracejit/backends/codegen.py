@@ -174,9 +174,8 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool) -> KernelSo
         acc_dtype = _accumulator_dtype(r.prim.name, r.outputs[0].ttype.dtype)
         ident = _reduce_identity(r.prim.name, r.outputs[0].ttype.dtype)
         lines.append("    " * depth + f"{acc} = {dtype_name(acc_dtype)}({ident})")
-    for position, d in enumerate(axes):
-        first = position == 0 and not kept
-        lines.append("    " * depth + f"for i{d} in {loop if first else 'range'}(n{d}):")
+    for d in axes:  # reduced loops stay serial: the accumulator carries between iterations
+        lines.append("    " * depth + f"for i{d} in range(n{d}):")
         depth += 1
     pad = "    " * depth
     lines += [pad + s for s in statements]

@@ -187,6 +187,13 @@ def _emit(w: _EntryWriter, eqn, threshold: int):
         raise NotImplementedError(f"numba_cpu: no lowering for primitive `{name}`{_where(eqn)}")
 
 
+def _arranged(x: str, perm) -> str:
+    """x with axes in ``perm`` order, C-contiguous (a copy only when needed)."""
+    if tuple(perm) == tuple(range(len(perm))):
+        return f"np.ascontiguousarray({x})"
+    return f"np.transpose({x}, {_tuple(perm)}).copy()"
+
+
 def _axis_last(x_type, axis):
     perm = [d for d in range(x_type.ndim) if d != axis] + [axis]
     rows = int(np.prod([x_type.shape[d] for d in perm[:-1]], dtype=np.int64))
@@ -200,7 +207,7 @@ def _emit_rows(w, eqn, x, out):
     axis = eqn.params["axis"]
     perm, rows, n = _axis_last(x_type, axis)
     rows_in = w.fresh()
-    w.emit(f"{rows_in} = np.transpose({x}, {_tuple(perm)}).copy().reshape(({rows}, {n}))")
+    w.emit(f"{rows_in} = {_arranged(x, perm)}.reshape(({rows}, {n}))")
     w.globals["_rt"] = _runtime()
     if name in ("cumsum", "cumprod"):
         rows_out = w.fresh()
@@ -232,8 +239,6 @@ def _emit_indexing(w, eqn, ins, out):
     batch = index_atoms[0].ttype.shape
     count = int(np.prod(batch, dtype=np.int64))
     stack, lin = w.fresh(), w.fresh()
-    rows = ", ".join(f"np.ascontiguousarray({n}).reshape({count}).astype(np.int64)"
-                     for n in index_names)
     w.emit(f"{stack} = np.empty(({len(index_names)}, {count}), np.int64)")
     for k, n in enumerate(index_names):
         w.emit(f"{stack}[{k}] = np.ascontiguousarray({n}).reshape({count})")
@@ -242,11 +247,9 @@ def _emit_indexing(w, eqn, ins, out):
         (f" traced at {eqn.source_info}" if eqn.source_info else "")
     w.emit(f"if not _rt.linear_index({stack}, {_tuple(dims)}, {lin}):")
     w.emit(f"    raise IndexError({message!r})")
-    del rows
     moved = w.fresh()
     if eqn.prim.name == "gather":
-        w.emit(f"{moved} = np.transpose({ins[0]}, {_tuple(perm)}).copy().reshape(({positions},"
-               f" {width}))")
+        w.emit(f"{moved} = {_arranged(ins[0], perm)}.reshape(({positions}, {width}))")
         picked = w.fresh()
         w.emit(f"{picked} = np.empty(({count}, {width}), {codegen.dtype_name(out.ttype.dtype)})")
         w.emit(f"_rt.gather_rows({moved}, {lin}, {picked})")
@@ -270,10 +273,8 @@ def _emit_dot_general(w, eqn, ins, out):
     size = lambda t, axes: int(np.prod([t.shape[a] for a in axes], dtype=np.int64))  # noqa
     b, m, k, n = size(lhs, lb), size(lhs, lf), size(lhs, lc), size(rhs, rf)
     a3, b3, o3 = w.fresh(), w.fresh(), w.fresh()
-    w.emit(f"{a3} = np.transpose({ins[0]}, {_tuple(lb + lf + lc)}).copy().reshape("
-           f"({b}, {m}, {k}))")
-    w.emit(f"{b3} = np.transpose({ins[1]}, {_tuple(rb + rc + rf)}).copy().reshape("
-           f"({b}, {k}, {n}))")
+    w.emit(f"{a3} = {_arranged(ins[0], lb + lf + lc)}.reshape(({b}, {m}, {k}))")
+    w.emit(f"{b3} = {_arranged(ins[1], rb + rc + rf)}.reshape(({b}, {k}, {n}))")
     dtype = out.ttype.dtype
     w.emit(f"{o3} = np.empty(({b}, {m}, {n}), {codegen.dtype_name(dtype)})")
     helper = "matmul_blas" if dtype in (np.float32, np.float64) else "matmul_loops"

@@ -209,21 +209,52 @@ def _refusal(g, target, outside_deps, eqn, is_reduction, find):
 
 
 def _assemble(graph, groups, group_of, producer) -> Graph:
-    """Rebuild the graph with one kernel equation per group, placed at its last member."""
-    last_member = {id(g.eqns[-1]): g for g in groups}
-    # A kernel runs where its last member was: every operand is ready there (members are in
-    # program order and no outside work between them depends on the kernel: no cycles).
+    """Rebuild the graph with one kernel equation per group, in a dependency order.
+
+    Members of a group need not be adjacent, and outside work between them may read an early
+    member's value; the cycle check guarantees a valid order exists, and a topological sort
+    (ties broken by original position, so the result is deterministic) finds it.
+    """
     graph_outputs = {id(a) for a in graph.outputs if isinstance(a, Var)}
-    eqns = []
+    position = {id(e): i for i, e in enumerate(graph.eqns)}
+    nodes = []  # (first position, eqn)
+    for g in groups:
+        nodes.append((position[id(g.eqns[0])], _kernel_eqn(g, group_of, graph_outputs, producer,
+                                                           graph)))
     for eqn in graph.eqns:
-        if id(eqn) not in group_of:
-            if not _absorbed_broadcast(eqn, group_of, graph):
-                eqns.append(eqn)
-            continue
-        g = last_member.get(id(eqn))
-        if g is not None:
-            eqns.append(_kernel_eqn(g, group_of, graph_outputs, producer, graph))
-    return Graph(graph.inputs, eqns, graph.outputs, graph.consts, graph.name)
+        if id(eqn) not in group_of and not _absorbed_broadcast(eqn, group_of, graph):
+            nodes.append((position[id(eqn)], eqn))
+    return Graph(graph.inputs, _topological(nodes, graph), graph.outputs, graph.consts,
+                 graph.name)
+
+
+def _topological(nodes, graph) -> list[Eqn]:
+    import heapq
+
+    made_by = {id(v): k for k, (_, e) in enumerate(nodes) for v in e.outputs}
+    waiting = [0] * len(nodes)
+    readers: dict[int, list[int]] = {}
+    for k, (_, eqn) in enumerate(nodes):
+        needs = {made_by[id(a)] for a in _reads(eqn) if id(a) in made_by}
+        waiting[k] = len(needs)
+        for n in needs:
+            readers.setdefault(n, []).append(k)
+    ready = [(pos, k) for k, (pos, _) in enumerate(nodes) if waiting[k] == 0]
+    heapq.heapify(ready)
+    ordered = []
+    while ready:
+        _, k = heapq.heappop(ready)
+        ordered.append(nodes[k][1])
+        for r in readers.get(k, []):
+            waiting[r] -= 1
+            if waiting[r] == 0:
+                heapq.heappush(ready, (nodes[r][0], r))
+    assert len(ordered) == len(nodes), "tracejit bug: fusion made a cycle"
+    return ordered
+
+
+def _reads(eqn):
+    return [a for a in eqn.inputs if isinstance(a, Var)]
 
 
 def _consumers(var, graph):

@@ -1,0 +1,95 @@
+"""The numba_cpu backend specifically: generated source, parallel loops, views, fallbacks."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tracejit
+import tracejit.numpy as tnp
+from oracle import assert_same
+
+
+def numba_jit(fn, **kw):
+    return tracejit.compile(fn, backend="numba_cpu", **kw)
+
+
+def test_golden_generated_source():
+    lowered = numba_jit(lambda x, b: (x * b).sum(axis=1)).lower(np.ones((4, 3), np.float32),
+                                                             np.ones(3, np.float32))
+    assert lowered.kernel_source() == '''\
+def entry(a0, a1):
+    t1 = np.empty((4,), np.float32)
+    _k0(a0, a1, t1)
+    return (t1,)
+
+def kernel(in0, in1, out0):
+    n0 = in0.shape[0]
+    n1 = in0.shape[1]
+    for i0 in range(n0):
+        acc0 = np.float64(0)
+        for i1 in range(n1):
+            r0 = in1[i1,]
+            r1 = in0[i0, i1]
+            v0 = np.float32((r1 * r0))
+            acc0 = np.float64(acc0 + v0)
+        out0[i0,] = np.float32(acc0)
+'''
+
+
+def test_golden_entry_with_views_and_a_matmul():
+    lowered = numba_jit(lambda x, w: tnp.tanh(x.T @ w)[::-1]).lower(np.ones((3, 2)),
+                                                                   np.ones((3, 4)))
+    entry = lowered.kernel_source().split("\n\n")[0]
+    assert entry == '''\
+def entry(a0, a1):
+    t1 = np.transpose(a0, (1, 0))
+    t2 = np.ascontiguousarray(t1).reshape((1, 2, 3))
+    t3 = np.ascontiguousarray(a1).reshape((1, 3, 4))
+    t4 = np.empty((1, 2, 4), np.float64)
+    _rt.matmul_blas(t2, t3, t4)
+    t5 = t4.reshape((2, 4))
+    t6 = np.empty((2, 4), np.float64)
+    _k0(t5, t6)
+    t7 = t6[::-1, :,]
+    return (t7.copy(),)'''
+
+
+def test_parallel_loops_above_the_threshold(rng):
+    x = rng.normal(size=(64, 33)).astype(np.float32)
+    with tracejit.config.override(parallel_threshold=1):
+        f = numba_jit(lambda x: (tnp.exp(x) * 2, (x * x).sum(axis=1), tnp.tanh(x).sum()))
+        assert "prange" in f.lower(x).kernel_source()
+        assert_same(f(x), (np.exp(x) * 2, (x * x).sum(axis=1), np.tanh(x).sum()), rtol=1e-5)
+
+
+def test_outputs_are_fresh_even_when_they_are_views():
+    x = np.arange(6.0).reshape(2, 3)
+    out = numba_jit(lambda x: (x.T, x[:, ::-1], x))(x)
+    for o in out:
+        assert o.flags.writeable and not np.shares_memory(o, x)
+    np.testing.assert_array_equal(out[0], x.T)
+
+
+def test_float16_graphs_run_on_the_interpreter():
+    f = numba_jit(lambda x: x * 2 + 1)
+    x = np.ones(3, np.float16)
+    assert_same(f(x), x * 2 + 1)
+    assert "float16 is not supported by Numba" in f.lower(x).kernel_source()
+
+
+def test_out_of_range_gather_raises_with_the_users_line():
+    f = numba_jit(lambda x, i: x[i])  # MARK-numba-gather
+    np.testing.assert_array_equal(f(np.arange(4.0), np.array([3, -1])), [3.0, 3.0])
+    with pytest.raises(IndexError, match=r"`gather` traced at .*test_numba_cpu.py:\d+"):
+        f(np.arange(4.0), np.array([7]))
+
+
+def test_one_entry_per_signature_and_kernels_shared_by_source():
+    from tracejit.backends import numba_cpu
+    f = numba_jit(lambda x: tnp.sin(x) * 3.5)
+    f(np.ones(5))
+    before = len(numba_cpu._kernel_cache)
+    f(np.ones(7))  # new signature: a new entry, the same kernel source
+    g = numba_jit(lambda y: tnp.sin(y) * 3.5)
+    g(np.ones(9))
+    assert len(numba_cpu._kernel_cache) == before
