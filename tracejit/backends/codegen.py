@@ -59,11 +59,12 @@ def scalar_statement(eqn, args: list[str]) -> str:
 
 
 class KernelSource:
-    """Source text of one kernel function, with the names of its array parameters."""
+    """Source text of one kernel function; ``parallel`` when its outer loop is a prange."""
 
-    def __init__(self, name: str, text: str):
+    def __init__(self, name: str, text: str, parallel: bool = False):
         self.name = name
         self.text = text
+        self.parallel = parallel
 
 
 def _index(ndim: int, dims=None, shape=None, out_shape=None) -> str:
@@ -161,6 +162,7 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool) -> KernelSo
     lines += [f"    {c}" for c in constants]
     for d in range(len(space)):
         lines.append(f"    n{d} = {_shape_source(body, space, d)}")
+    parallel = parallel and bool(kept)  # a full reduction has no independent outer loop
     loop = "prange" if parallel else "range"
     depth = 1
     out_index_full = _index(len(space))
@@ -199,7 +201,7 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool) -> KernelSo
                 lines.append(pad + f"out{k}{kept_index} = {out_dtype}({acc_names[id(r)]})")
     if len(lines) == 1 + len(constants) + len(space):
         lines.append("    pass")
-    return KernelSource(name, "\n".join(lines) + "\n")
+    return KernelSource(name, "\n".join(lines) + "\n", parallel)
 
 
 def _shape_source(body, space, d) -> str:

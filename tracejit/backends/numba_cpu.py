@@ -132,7 +132,7 @@ def _emit(w: _EntryWriter, eqn, threshold: int):
         parallel = threshold > 0 and space.size >= threshold
         kname = f"_k{len(w.kernel_sources)}"
         source = codegen.kernel_source("kernel", body, kind, parallel)
-        w.globals[kname] = compiled_kernel(source, kind == "reduce", parallel)
+        w.globals[kname] = compiled_kernel(source, kind == "reduce", source.parallel)
         w.kernel_sources.append(source.text)
         outs = []
         for v in eqn.outputs:
