@@ -46,13 +46,33 @@ def test_kernel_counts():
     assert kinds == ["dot_general", "elementwise"]  # a matmul, then one epilogue kernel
 
 
-def test_softmax_fusion_is_recorded_with_reasons():
-    stages, report = fused(softmax, np.ones((4, 8)))
-    # Row kernels (one pass structure per row) are not implemented yet: three kernels, and the
-    # report says why the last one stands alone.
-    assert count(softmax, np.ones((4, 8))) == 3
-    refusals = [str(d) for d in report.refusals()]
-    assert any("ends in a reduction" in r for r in refusals), refusals
+def layernorm(x):
+    mu = x.mean(axis=1, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=1, keepdims=True)
+    return (x - mu) / tnp.sqrt(var + 1e-5)
+
+
+def test_row_kernels():
+    """Reduce-then-broadcast along one axis is one kernel with one pass per stage per row."""
+    x = np.ones((4, 8), F32)
+    assert count(softmax, x) == 1
+    assert count(layernorm, x) == 1
+    assert count(lambda x: x.var(axis=1), x) == 1
+    assert count(lambda x: (x - x.mean(axis=1, keepdims=True), x.mean(axis=1)), x) == 1
+    stages, _ = fused(softmax, x)
+    (k,) = kernel_eqns(stages["fused"])
+    assert k.params["kind"] == "row"
+
+
+def test_refusals_are_recorded_with_reasons():
+    def f(x):
+        s = x.sum(axis=0, keepdims=True)  # reduces the other axis than the next one
+        return (x / s).sum(axis=1)
+    stages, report = fused(f, np.ones((4, 8), F32))
+    assert count(f, np.ones((4, 8), F32)) == 2
+    reasons = [d.reason for d in report.refusals()]
+    assert reasons and all(isinstance(r, str) and r for r in reasons), reasons
+    assert str(report)  # printable, one decision a line
 
 
 def test_fusion_refuses_cycles():

@@ -28,11 +28,12 @@ def kernel(in0, in1, out0):
     for i0 in range(n0):
         acc0 = np.float64(0)
         for i1 in range(n1):
-            r0 = in1[i1,]
-            r1 = in0[i0, i1]
-            v0 = np.float32((r1 * r0))
-            acc0 = np.float64(acc0 + v0)
-        out0[i0,] = np.float32(acc0)
+            v0 = in0[i0, i1]
+            v1 = in1[i1,]
+            v2 = np.float32((v0 * v1))
+            acc0 = np.float64(acc0 + v2)
+        red0 = np.float32(acc0)
+        out0[i0,] = red0
 '''
 
 

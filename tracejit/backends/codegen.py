@@ -106,101 +106,174 @@ def _accumulator_dtype(prim_name, dtype) -> np.dtype:
     return dtype
 
 
+def _stages(body: Graph):
+    """Stage of every value: 0 for inputs and what they compute, k + 1 for what needs the
+    result of a stage-k reduction (read as one scalar per row)."""
+    stage: dict[int, int] = {id(v): 0 for v in body.inputs}
+    for eqn in body.eqns:
+        ins = [0 if isinstance(a, Literal) else stage[id(a)] for a in eqn.inputs]
+        (out,) = eqn.outputs
+        if eqn.prim.name in _REDUCE_COMBINE:
+            stage[id(eqn)] = ins[0]
+            stage[id(out)] = ins[0] + 1
+        else:
+            stage[id(out)] = max(ins, default=0)
+    return stage
+
+
 def kernel_source(name: str, body: Graph, kind: str, parallel: bool) -> KernelSource:
-    """A kernel ``name(in..., out...)`` computing ``body`` over its iteration space."""
+    """A kernel ``name(in..., out...)`` computing ``body`` over its iteration space.
+
+    Reductions run in stages: stage k loops over the reduced axes once per row, accumulating the
+    stage-k reductions; stage k + 1 may use their results (softmax: max, then sum of exp, then
+    the division). Elementwise values are recomputed in each stage that needs them rather than
+    stored: they are cheap, and memory traffic is what costs.
+    """
     reductions = [e for e in body.eqns if e.prim.name in _REDUCE_COMBINE]
     space = reductions[0].inputs[0].ttype.shape if reductions else body.outputs[0].ttype.shape
     axes = reductions[0].params["axes"] if reductions else ()
     kept = [d for d in range(len(space)) if d not in axes]
-    in_names = [f"in{k}" for k in range(len(body.inputs))]
-    out_names = [f"out{k}" for k in range(len(body.outputs))]
-    names: dict[int, str] = {id(v): n for v, n in zip(body.inputs, in_names)}
-    constants: list[str] = []
-    statements: list[str] = []  # run at each point of the iteration space
-    reads: dict[int, str] = {}
+    stage = _stages(body)
+    producer = {id(e.outputs[0]): e for e in body.eqns}
+    out_position = {id(v): k for k, v in enumerate(body.outputs)}
+    red_out = {id(r.outputs[0]): k for k, r in enumerate(reductions)}
+    # Per-row values: reduction results, and the work done on them once per row (sum / n).
+    row_eqns = [e for e in body.eqns if e.prim.name not in _REDUCE_COMBINE and
+                e.outputs[0].ttype.shape != tuple(space) and
+                not (e.prim.name == "broadcast_in_dim" and isinstance(e.inputs[0], Literal))]
+    row_name: dict[int, str] = {id(r.outputs[0]): f"red{k}" for k, r in enumerate(reductions)}
+    in_names = {id(v): f"in{k}" for k, v in enumerate(body.inputs)}
+    constants: dict[tuple, str] = {}
 
-    def operand(atom) -> str:
-        if isinstance(atom, Literal):
-            code = literal_code(atom)
-            constants.append(f"c{len(constants)} = {code}")
-            return f"c{len(constants) - 1}"
-        if id(atom) in reads:
-            return reads[id(atom)]
-        if id(atom) in names and atom in body.inputs:  # an input read at the iteration point
-            local = f"r{len(reads)}"
-            statements.append(f"{local} = {names[id(atom)]}{_index(atom.ttype.ndim)}")
-            reads[id(atom)] = local
+    def constant(lit) -> str:
+        key = (lit.ttype.dtype.str, repr(lit.value.item()))
+        if key not in constants:
+            constants[key] = f"c{len(constants)}"
+            constants_code[constants[key]] = literal_code(lit)
+        return constants[key]
+
+    constants_code: dict[str, str] = {}
+    full_index = _index(len(space))
+
+    def hoisted(var) -> str:
+        """A 0-d input, read once before the loops (also what parallel loops need)."""
+        local = f"s{in_names[id(var)][2:]}"
+        constants_code[local] = f"{in_names[id(var)]}[()]"
+        return local
+
+    def values_for(targets) -> tuple[list[str], dict[int, str]]:
+        """Statements computing ``targets`` (vars) at the iteration point, and their names."""
+        lines, names, counter = [], {}, [0]
+
+        def value(atom) -> str:
+            if isinstance(atom, Literal):
+                return constant(atom)
+            if id(atom) in names:
+                return names[id(atom)]
+            if id(atom) in row_name:  # computed once per row, after an earlier stage
+                return row_name[id(atom)]
+            def fresh() -> str:
+                counter[0] += 1
+                return f"v{counter[0] - 1}"
+
+            if id(atom) in in_names and atom.ttype.ndim == 0:
+                return hoisted(atom)
+            if id(atom) in in_names:
+                local = fresh()
+                lines.append(f"{local} = {in_names[id(atom)]}{full_index}")
+            else:
+                eqn = producer[id(atom)]
+                if eqn.prim.name == "broadcast_in_dim":
+                    (src,) = eqn.inputs
+                    if isinstance(src, Literal) or id(src) in row_name or src.ttype.ndim == 0:
+                        names[id(atom)] = value(src)
+                        return names[id(atom)]
+                    index = _index(src.ttype.ndim, eqn.params["dims"], src.ttype.shape,
+                                   eqn.params["shape"])
+                    local = fresh()
+                    lines.append(f"{local} = {in_names[id(src)]}{index}")
+                else:
+                    args = [value(a) for a in eqn.inputs]
+                    local = fresh()
+                    lines.append(f"{local} = {scalar_statement(eqn, args)}")
+            names[id(atom)] = local
             return local
-        return names[id(atom)]
 
-    counter = 0
-    reduced: dict[int, str] = {}  # reduction -> the name of the value it accumulates
-    for eqn in body.eqns:
-        (out,) = eqn.outputs
-        if eqn.prim.name == "broadcast_in_dim":
-            (src,) = eqn.inputs
-            if isinstance(src, Literal):
-                names[id(out)] = operand(src)
-            else:  # an input broadcast into the kernel: index arithmetic, no copy
-                local = f"r{len(reads)}"
-                index = _index(src.ttype.ndim, eqn.params["dims"], src.ttype.shape,
-                               eqn.params["shape"])
-                statements.append(f"{local} = {names[id(src)]}{index}")
-                reads[id(out)] = local
-                names[id(out)] = local
-            continue
-        if eqn.prim.name in _REDUCE_COMBINE:
-            reduced[id(eqn)] = operand(eqn.inputs[0])
-            continue
-        args = [operand(a) for a in eqn.inputs]
-        local = f"v{counter}"
-        counter += 1
-        statements.append(f"{local} = {scalar_statement(eqn, args)}")
-        names[id(out)] = local
+        for t in targets:
+            value(t)
+        return lines, names
 
-    lines = [f"def {name}({', '.join(in_names + out_names)}):"]
-    lines += [f"    {c}" for c in constants]
-    for d in range(len(space)):
-        lines.append(f"    n{d} = {_shape_source(body, space, d)}")
+    def row_operand(atom) -> str:
+        if isinstance(atom, Literal):
+            return constant(atom)
+        if id(atom) in row_name:
+            return row_name[id(atom)]
+        return constant(producer[id(atom)].inputs[0])  # a broadcast literal
+
+    row_ids = {id(r.outputs[0]) for r in reductions} | {id(e.outputs[0]) for e in row_eqns}
+    stored = [v for v in body.outputs if id(v) not in row_ids]
+    n_stages = max([stage[id(r)] for r in reductions] + [stage[id(v)] for v in stored] + [0]) + 1
     parallel = parallel and bool(kept)  # a full reduction has no independent outer loop
     loop = "prange" if parallel else "range"
+    body_lines: list[str] = []
     depth = 1
-    out_index_full = _index(len(space))
-    acc_names = {}
     for position, d in enumerate(kept):
-        lines.append("    " * depth + f"for i{d} in {loop if position == 0 else 'range'}(n{d}):")
+        body_lines.append("    " * depth +
+                          f"for i{d} in {loop if position == 0 else 'range'}(n{d}):")
         depth += 1
-    for k, r in enumerate(reductions):
-        acc = f"acc{k}"
-        acc_names[id(r)] = acc
-        acc_dtype = _accumulator_dtype(r.prim.name, r.outputs[0].ttype.dtype)
-        ident = _reduce_identity(r.prim.name, r.outputs[0].ttype.dtype)
-        lines.append("    " * depth + f"{acc} = {dtype_name(acc_dtype)}({ident})")
-    for d in axes:  # reduced loops stay serial: the accumulator carries between iterations
-        lines.append("    " * depth + f"for i{d} in range(n{d}):")
-        depth += 1
-    pad = "    " * depth
-    lines += [pad + s for s in statements]
-    for k, v in enumerate(body.outputs):
-        if any(v is r.outputs[0] for r in reductions):
+    outer = depth
+    for s in range(n_stages):
+        stage_reds = [(k, r) for k, r in enumerate(reductions) if stage[id(r)] == s]
+        stage_stores = [v for v in stored if stage[id(v)] == s]
+        if not stage_reds and not stage_stores:
             continue
-        lines.append(pad + f"out{k}{out_index_full} = {names[id(v)]}")
-    for r in reductions:
-        acc = acc_names[id(r)]
-        acc_dtype = _accumulator_dtype(r.prim.name, r.outputs[0].ttype.dtype)
-        combine = _REDUCE_COMBINE[r.prim.name].format(acc=acc, v=reduced[id(r)])
-        lines.append(pad + f"{acc} = {dtype_name(acc_dtype)}({combine})")
-    depth -= len(axes)
-    pad = "    " * depth
-    kept_index = "[" + ", ".join(f"i{d}" for d in kept) + ("," if len(kept) == 1 else "") + "]" \
-        if kept else "[()]"
-    for k, v in enumerate(body.outputs):
-        for r in reductions:
-            if v is r.outputs[0]:
-                out_dtype = dtype_name(v.ttype.dtype)
-                lines.append(pad + f"out{k}{kept_index} = {out_dtype}({acc_names[id(r)]})")
-    if len(lines) == 1 + len(constants) + len(space):
-        lines.append("    pass")
+        for k, r in stage_reds:
+            acc_dtype = _accumulator_dtype(r.prim.name, r.outputs[0].ttype.dtype)
+            ident = _reduce_identity(r.prim.name, r.outputs[0].ttype.dtype)
+            body_lines.append("    " * outer + f"acc{k} = {dtype_name(acc_dtype)}({ident})")
+        depth = outer
+        for d in axes:  # reduced loops stay serial: the accumulators carry between iterations
+            body_lines.append("    " * depth + f"for i{d} in range(n{d}):")
+            depth += 1
+        pad = "    " * depth
+        lines, names = values_for([r.inputs[0] for _, r in stage_reds] + stage_stores)
+        body_lines += [pad + line for line in lines]
+        for v in stage_stores:
+            body_lines.append(pad + f"out{out_position[id(v)]}{full_index} = {names[id(v)]}")
+        for k, r in stage_reds:
+            acc_dtype = _accumulator_dtype(r.prim.name, r.outputs[0].ttype.dtype)
+            combine = _REDUCE_COMBINE[r.prim.name].format(acc=f"acc{k}", v=names[id(r.inputs[0])])
+            body_lines.append(pad + f"acc{k} = {dtype_name(acc_dtype)}({combine})")
+        for k, r in stage_reds:  # the rounded result, as later stages and outputs see it
+            out_dtype = dtype_name(r.outputs[0].ttype.dtype)
+            body_lines.append("    " * outer + f"red{k} = {out_dtype}(acc{k})")
+        for eqn in row_eqns:
+            if stage[id(eqn.outputs[0])] != s + 1:
+                continue
+            args = [row_operand(a) for a in eqn.inputs]
+            if eqn.prim.name == "reshape":
+                row_name[id(eqn.outputs[0])] = args[0]
+                continue
+            name_ = f"q{len(row_name)}"
+            row_name[id(eqn.outputs[0])] = name_
+            body_lines.append("    " * outer + f"{name_} = {scalar_statement(eqn, args)}")
+    for v in body.outputs:
+        if id(v) in row_ids:  # per-row outputs: at the row's index (0 on kept-dims axes of 1)
+            if v.ttype.ndim == len(space):
+                index = [("0" if d in axes else f"i{d}") for d in range(len(space))]
+            else:
+                index = [f"i{d}" for d in kept]
+            text = "[" + ", ".join(index) + ("," if len(index) == 1 else "") + "]" \
+                if index else "[()]"
+            body_lines.append("    " * outer + f"out{out_position[id(v)]}{text} = "
+                                              f"{row_name[id(v)]}")
+
+    args = [f"in{k}" for k in range(len(body.inputs))] + \
+        [f"out{k}" for k in range(len(body.outputs))]
+    lines = [f"def {name}({', '.join(args)}):"]
+    lines += [f"    {n} = {code}" for n, code in constants_code.items()]
+    lines += [f"    n{d} = {_shape_source(body, space, d)}" for d in range(len(space))]
+    lines += body_lines or ["    pass"]
     return KernelSource(name, "\n".join(lines) + "\n", parallel)
 
 

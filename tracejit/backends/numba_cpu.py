@@ -128,11 +128,11 @@ def _emit(w: _EntryWriter, eqn, threshold: int):
     if name == "kernel":
         body, kind = params["body"], params["kind"]
         space = next(e.inputs[0] for e in body.eqns if e.prim.name.startswith("reduce_")
-                     ).ttype if kind == "reduce" else body.outputs[0].ttype
+                     ).ttype if kind in ("reduce", "row") else body.outputs[0].ttype
         parallel = threshold > 0 and space.size >= threshold
         kname = f"_k{len(w.kernel_sources)}"
         source = codegen.kernel_source("kernel", body, kind, parallel)
-        w.globals[kname] = compiled_kernel(source, kind == "reduce", source.parallel)
+        w.globals[kname] = compiled_kernel(source, kind != "elementwise", source.parallel)
         w.kernel_sources.append(source.text)
         outs = []
         for v in eqn.outputs:

@@ -10,6 +10,9 @@ them views). Kinds of kernel:
 - ``reduce``: reductions over the same axes of one shape, with the elementwise group that feeds
   them as a prologue (``sum(x * x)`` is one loop, no temporary). Elementwise values the group
   also stores are written from the same loop.
+- ``row``: reduce-then-broadcast along the same axes (softmax, layernorm, variance): the
+  results of a reduction, broadcast back along its rows, feed later elementwise work and
+  reductions of the same kernel, which makes one pass per stage over each row.
 - every other compute primitive (``dot_general``, ``gather``, ``cumsum``, ...) is a kernel of
   its own, of kind ``op``; a matmul's elementwise epilogue is the elementwise kernel after it.
 
@@ -138,41 +141,101 @@ def fuse(graph: Graph) -> tuple[Graph, FusionReport]:
         g = group_of(p) if p is not None else None
         if g is None:
             return None
-        if p.outputs[0].ttype.shape != shape or g.shape != shape:
-            reason = "different iteration shapes" if p.prim.name not in REDUCTIONS else \
-                "reads a reduction's result: it needs the whole reduction first"
-            report.decisions.append(Decision(_describe(eqn), _describe(p), False, reason))
+        if g.shape != shape:
+            report.decisions.append(Decision(_describe(eqn), _describe(p), False,
+                                             "different iteration shapes"))
+            return None
+        if id(src) in row_values:
+            # A per-row value broadcast back over the axes it reduced: a row kernel can use it
+            # in a later pass over the same row (softmax, layernorm).
+            bcast = producer.get(id(a))
+            expected = _row_dims(src.ttype.shape, g.shape, g.reduce_axes)
+            if bcast is None or bcast.prim.name != "broadcast_in_dim" or \
+                    bcast.params["dims"] != expected:
+                report.decisions.append(Decision(_describe(eqn), _describe(p), False,
+                                                 "reads a reduction's result other than "
+                                                 "broadcast back along its rows"))
+                return None
+        elif p.outputs[0].ttype.shape != shape:
+            report.decisions.append(Decision(_describe(eqn), _describe(p), False,
+                                             "different iteration shapes"))
             return None
         return g, p
+
+    row_values: dict[int, int] = {}  # id(var) -> raw group id: a value per row of a reduction
+
+    def row_group(eqn):
+        """The group whose per-row values (reduction results) are this eqn's only operands."""
+        gids = set()
+        for a in eqn.inputs:
+            if isinstance(a, Literal):
+                continue
+            p = producer.get(id(a))
+            if id(a) in row_values:
+                gids.add(find(row_values[id(a)]))
+            elif p is None or not _is_literal_broadcast(p):
+                return None
+        if len(gids) != 1:
+            return None
+        g = groups[gids.pop()]
+        (out,) = eqn.outputs
+        return g if _row_dims(out.ttype.shape, g.shape, g.reduce_axes) is not None else None
 
     for eqn in graph.eqns:
         kind = eqn.prim.kind
         is_reduction = eqn.prim.name in REDUCTIONS
+        unit_reshape = eqn.prim.name == "reshape" and isinstance(eqn.inputs[0], Var) and \
+            id(eqn.inputs[0]) in row_values
+        if kind == "elementwise" or unit_reshape:
+            g = row_group(eqn)
+            if g is not None:  # per-row work after a reduction (mean = sum / n, 1 / sqrt(var))
+                report.decisions.append(Decision(_describe(eqn), "its row kernel", True,
+                                                 "per-row work on the kernel's reductions"))
+                g.eqns.append(eqn)
+                group_id[id(eqn)] = g.gid
+                row_values[id(eqn.outputs[0])] = g.gid
+                ancestors[id(eqn.outputs[0])] = frozenset({g.gid} | g.deps)
+                continue
         if kind != "elementwise" and not is_reduction:
             deps = set().union(*[deps_of(a) for a in eqn.inputs]) if eqn.inputs else set()
             for v in eqn.outputs:
                 ancestors[id(v)] = frozenset(deps)
             continue
         shape = eqn.inputs[0].ttype.shape if is_reduction else eqn.outputs[0].ttype.shape
-        outside_deps = set()
+        operand_groups = []  # per operand: the group it could be fused from, or None
         candidates = []
         for a in eqn.inputs:
             found = joinable(eqn, a, shape)
-            if found is None:
-                outside_deps |= deps_of(a)
-            elif all(found[0] is not g for g, _ in candidates):
+            operand_groups.append(found[0] if found else None)
+            if found is not None and all(found[0] is not g for g, _ in candidates):
                 candidates.append(found)
-        target = None
+
+        def outside(chosen):
+            """Groups the operands not read from ``chosen`` depend on."""
+            roots = {find(c.gid) for c in chosen}
+            deps = set()
+            for a, g in zip(eqn.inputs, operand_groups):
+                if g is None or find(g.gid) not in roots:
+                    deps |= deps_of(a)
+            return deps
+
+        chosen = []
         for g, p in candidates:
-            why = _refusal(g, target, outside_deps, eqn, is_reduction, find)
+            why = _refusal(g, chosen, outside(chosen + [g]), eqn, is_reduction, find)
+            if is_reduction:
+                reason = "elementwise prologue of the reduction"
+            elif g.reductions:
+                reason = "a later pass over the rows of the producer's reduction kernel"
+            else:
+                reason = "same iteration space"
             report.decisions.append(Decision(_describe(eqn), _describe(p), why is None,
-                                             why or ("elementwise prologue of the reduction"
-                                                     if is_reduction else "same iteration space")))
+                                             why or reason))
             if why is None:
-                if target is None:
-                    target = g
-                else:
-                    merge(target, g)
+                chosen.append(g)
+        outside_deps = outside(chosen)
+        target = chosen[0] if chosen else None
+        for g in chosen[1:]:
+            merge(target, g)
         if target is None:
             target = new_group(shape)
         target.deps |= outside_deps
@@ -181,6 +244,7 @@ def fuse(graph: Graph) -> tuple[Graph, FusionReport]:
         if is_reduction:
             target.reduce_axes = eqn.params["axes"]
             target.reductions.append(eqn)
+            row_values[id(eqn.outputs[0])] = target.gid
         for v in eqn.outputs:
             ancestors[id(v)] = frozenset(outside_deps | {target.gid} | target.deps)
 
@@ -191,19 +255,34 @@ def fuse(graph: Graph) -> tuple[Graph, FusionReport]:
     return _assemble(graph, list(final.values()), member_group, producer), report
 
 
-def _refusal(g, target, outside_deps, eqn, is_reduction, find):
-    """Why ``eqn`` may not join group ``g`` (merging it with ``target``), or None."""
-    if g.reductions and not is_reduction:
-        return "the producer's kernel ends in a reduction"
+def _row_dims(shape, space, axes):
+    """How a per-row value of this shape broadcasts back over ``space``: its dims, or None.
+
+    Per-row values have the kept dims (``(4,)`` for rows of ``(4, 5)``) or, after a keepdims
+    reshape, the full rank with 1 on the reduced axes (``(4, 1)``)."""
+    if axes is None:
+        return None
+    kept = tuple(d for d in range(len(space)) if d not in axes)
+    if tuple(shape) == tuple(space[d] for d in kept):
+        return kept
+    if len(shape) == len(space) and all(shape[d] == (1 if d in axes else space[d])
+                                        for d in range(len(space))):
+        return tuple(range(len(space)))
+    return None
+
+
+def _refusal(g, chosen, outside_deps, eqn, is_reduction, find):
+    """Why ``eqn`` may not join group ``g`` together with the groups already ``chosen``, or
+    None. ``outside_deps``: the groups its other operands depend on if it does."""
     if is_reduction and g.reduce_axes not in (None, eqn.params["axes"]):
         return "the producer's kernel reduces over other axes"
-    if g.gid in outside_deps:
+    roots = {find(c.gid) for c in chosen} | {find(g.gid)}
+    if roots & outside_deps:
         return "another operand depends on that kernel (fusing would make a cycle)"
-    if target is not None:
-        if target.reductions and g.reductions:
-            return "both kernels end in reductions"
-        if find(g.gid) in {find(d) for d in target.deps} or \
-                find(target.gid) in {find(d) for d in g.deps}:
+    for c in chosen:
+        if None not in (c.reduce_axes, g.reduce_axes) and c.reduce_axes != g.reduce_axes:
+            return "the kernels reduce over different axes"
+        if find(g.gid) in {find(d) for d in c.deps} or find(c.gid) in {find(d) for d in g.deps}:
             return "one kernel depends on the other through outside work"
     return None
 
@@ -292,18 +371,30 @@ def _kernel_eqn(g, group_of, graph_outputs, producer, graph) -> Eqn:
                 if id(p) not in pulled:  # the broadcast becomes index arithmetic in the kernel
                     pulled.add(id(p))
                     body_eqns.append(p)
-                    external(p.inputs[0])
+                    src = p.inputs[0]
+                    made_here = isinstance(src, Var) and id(producer.get(id(src))) in members
+                    if not made_here:  # else: a row kernel reading its own reduction
+                        external(src)
                 continue
             external(a)
         body_eqns.append(eqn)
-    outputs = []
-    for eqn in g.eqns:
-        for v in eqn.outputs:
-            used_outside = id(v) in graph_outputs or any(
-                id(c) not in members for c in _consumers(v, graph))
-            if used_outside:
-                outputs.append(v)
-    kind = "reduce" if g.reductions else "elementwise"
+    def needed_outside(v) -> bool:
+        if id(v) in graph_outputs:
+            return True
+        for c in _consumers(v, graph):
+            if id(c) in members:
+                continue
+            # A broadcast this kernel pulled in is outside work only if someone else reads it.
+            if id(c) in pulled and all(id(r) in members for r in _consumers(c.outputs[0], graph)) \
+                    and not any(c.outputs[0] is a for a in graph.outputs):
+                continue
+            return True
+        return False
+
+    outputs = [v for eqn in g.eqns for v in eqn.outputs if needed_outside(v)]
+    reduced = {id(r.outputs[0]) for r in g.reductions}
+    in_rows = any(id(a) in reduced for e in body_eqns for a in e.inputs)
+    kind = "row" if in_rows else "reduce" if g.reductions else "elementwise"
     body = Graph(list(inputs), body_eqns, list(outputs), [], f"{kind}_kernel")
     body = _rename(body)
     return Eqn(kernel, list(inputs), {"kind": kind, "body": body}, list(outputs),

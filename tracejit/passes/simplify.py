@@ -3,7 +3,8 @@
 Rules (each keeps the replaced value's type exactly, or does not fire):
 - identities: ``x + 0``, ``x - 0``, ``x * 1``, ``x / 1``, ``x ** 1``, ``neg(neg x)``, ``convert`` to
   the same type, ``reshape``/``transpose``/``broadcast_in_dim`` that change nothing;
-- compositions: reshape of reshape, transpose of transpose, broadcast of broadcast become one;
+- compositions: reshape of reshape, transpose of transpose, broadcast of broadcast become one,
+  and so does a broadcast of a reshape that only inserted size-1 dims (``keepdims``);
 - strength reduction: ``x ** 2`` becomes ``x * x`` (NumPy computes float powers of 2 as a
   square, so the value is identical);
 - constant folding: an elementwise equation whose operands are all constants (literals, or
@@ -99,6 +100,13 @@ def _simplify(eqn, inputs, out, constant, producers):
             dims = tuple(params["dims"][d] for d in producer.params["dims"])
             return Eqn(eqn.prim, [producer.inputs[0]], {"shape": params["shape"], "dims": dims},
                        [out], eqn.source_info)
+        if inner == "reshape":
+            dims = _unit_reshape_dims(producer.inputs[0].ttype.shape, inputs[0].ttype.shape)
+            if dims is not None:  # keepdims-style reshape then broadcast: one broadcast
+                dims = tuple(params["dims"][d] for d in dims)
+                return Eqn(eqn.prim, [producer.inputs[0]], {"shape": params["shape"],
+                                                            "dims": dims}, [out],
+                           eqn.source_info)
     return None
 
 
@@ -110,3 +118,18 @@ def _fold(eqn, values, out):
         return literal
     return Eqn(REGISTRY["broadcast_in_dim"], [literal], {"shape": out.ttype.shape, "dims": ()},
                [out], eqn.source_info)
+
+
+def _unit_reshape_dims(before, after):
+    """If reshaping ``before`` to ``after`` only inserts size-1 dims, where each old dim went."""
+    dims, j = [], 0
+    for n in before:
+        while j < len(after) and after[j] == 1 and n != 1:
+            j += 1
+        if j >= len(after) or after[j] != n:
+            return None
+        dims.append(j)
+        j += 1
+    if any(after[k] != 1 for k in range(j, len(after))):
+        return None
+    return tuple(dims)
