@@ -134,6 +134,7 @@ class Compiled:
         self.static_argnums, self.static_argnames = _static_sets(fun, static_argnums,
                                                                  static_argnames)
         self._entries: dict[Any, _Entry] = {}
+        self._fast: dict[tuple, _Entry] = {}  # (shape, dtype) per positional ndarray -> entry
         functools.update_wrapper(self, fun, updated=())  # never merge fun's __dict__ in
 
     @property
@@ -202,7 +203,17 @@ class Compiled:
 
     # --- public --------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        # Fast path for the common call: positional ndarrays only, a signature seen before.
+        fast_key = None
+        if not kwargs and not self.static_argnums:
+            fast_key = tuple((a.shape, a.dtype) if type(a) is np.ndarray else None for a in args)
+            entry = self._fast.get(fast_key)
+            if entry is not None:
+                return pytree.unflatten(entry.out_tree, entry.run(list(args)))
         entry, key, leaves = self._entry(args, kwargs)
+        if fast_key is not None and None not in fast_key and \
+                not any(isinstance(leaf, Tracer) for leaf in leaves):
+            self._fast[fast_key] = entry
         if any(isinstance(leaf, Tracer) for leaf in leaves):
             # Inside another trace (a compile, a grad): inline this function's graph there.
             return pytree.unflatten(entry.out_tree, eval_graph(entry.optimized, leaves))
