@@ -106,6 +106,29 @@ def _accumulator_dtype(prim_name, dtype) -> np.dtype:
     return dtype
 
 
+# Worth storing in a per-row buffer rather than recomputing in a later pass over the row.
+_EXPENSIVE = {"exp", "log", "log1p", "expm1", "tanh", "sin", "cos", "tan", "arctan", "atan2",
+              "pow"}
+
+
+def _buffered_values(body: Graph, stage, space, axes) -> list:
+    """Full-shape values used by a later stage than their own whose computation is expensive
+    (softmax's exp): stored once per row instead of recomputed. One reduced axis only."""
+    if len(axes) != 1:
+        return []
+    producer = {id(e.outputs[0]): e for e in body.eqns}
+    chosen, seen = [], set()
+    for eqn in body.eqns:
+        for a in eqn.inputs:
+            p = producer.get(id(a)) if not isinstance(a, Literal) else None
+            if p is None or id(a) in seen or a.ttype.shape != tuple(space):
+                continue
+            if p.prim.name in _EXPENSIVE and stage[id(eqn.outputs[0])] > stage[id(a)]:
+                seen.add(id(a))
+                chosen.append(a)
+    return chosen
+
+
 def _stages(body: Graph):
     """Stage of every value: 0 for inputs and what they compute, k + 1 for what needs the
     result of a stage-k reduction (read as one scalar per row)."""
@@ -161,6 +184,11 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool) -> KernelSo
         constants_code[local] = f"{in_names[id(var)]}[()]"
         return local
 
+    buffers = {id(v): (f"buf{k}", v) for k, v in
+               enumerate(_buffered_values(body, stage, space, axes))}
+    filled: set[int] = set()  # buffers written by an earlier stage
+    row_index = f"[i{axes[0]}]" if len(axes) == 1 else ""
+
     def values_for(targets) -> tuple[list[str], dict[int, str]]:
         """Statements computing ``targets`` (vars) at the iteration point, and their names."""
         lines, names, counter = [], {}, [0]
@@ -172,6 +200,12 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool) -> KernelSo
                 return names[id(atom)]
             if id(atom) in row_name:  # computed once per row, after an earlier stage
                 return row_name[id(atom)]
+            if id(atom) in filled:  # stored by an earlier pass over this row
+                local = f"v{counter[0]}"
+                counter[0] += 1
+                lines.append(f"{local} = {buffers[id(atom)][0]}{row_index}")
+                names[id(atom)] = local
+                return local
             def fresh() -> str:
                 counter[0] += 1
                 return f"v{counter[0] - 1}"
@@ -222,6 +256,9 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool) -> KernelSo
                           f"for i{d} in {loop if position == 0 else 'range'}(n{d}):")
         depth += 1
     outer = depth
+    for buf, v in buffers.values():
+        body_lines.append("    " * outer + f"{buf} = np.empty(n{axes[0]}, "
+                                          f"{dtype_name(v.ttype.dtype)})")
     for s in range(n_stages):
         stage_reds = [(k, r) for k, r in enumerate(reductions) if stage[id(r)] == s]
         stage_stores = [v for v in stored if stage[id(v)] == s]
@@ -238,6 +275,10 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool) -> KernelSo
         pad = "    " * depth
         lines, names = values_for([r.inputs[0] for _, r in stage_reds] + stage_stores)
         body_lines += [pad + line for line in lines]
+        for key, (buf, v) in buffers.items():
+            if key in names and key not in filled and stage[key] == s:
+                body_lines.append(pad + f"{buf}{row_index} = {names[key]}")
+                filled.add(key)
         for v in stage_stores:
             body_lines.append(pad + f"out{out_position[id(v)]}{full_index} = {names[id(v)]}")
         for k, r in stage_reds:

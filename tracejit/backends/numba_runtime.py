@@ -89,7 +89,7 @@ def scatter_add_rows(base2, lin, updates2):
 def matmul_blas(a3, b3, out3):
     """Batched matmul of float32/float64 through BLAS (np.dot). Never inside prange."""
     for i in range(a3.shape[0]):
-        out3[i] = np.dot(np.ascontiguousarray(a3[i]), np.ascontiguousarray(b3[i]))
+        np.dot(np.ascontiguousarray(a3[i]), np.ascontiguousarray(b3[i]), out3[i])
 
 
 @njit(**_OPTIONS)
