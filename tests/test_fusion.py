@@ -7,7 +7,7 @@ import pytest
 import tracejit
 import tracejit.numpy as tnp
 from tracejit.backends.interpreter import evaluate
-from tracejit.passes.fusion import fuse, kernel_eqns
+from tracejit.passes.fusion import kernel_eqns
 from tracejit.passes.pipeline import run_pipeline
 
 

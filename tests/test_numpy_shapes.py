@@ -6,7 +6,7 @@ import pytest
 
 import tracejit.numpy as tnp
 from oracle import check
-from test_numpy_table import DTYPES, make
+from test_numpy_table import make
 
 # name, function of one array, input shape
 SHAPE_CASES = [

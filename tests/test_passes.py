@@ -80,7 +80,7 @@ def test_dce_drops_unused_work_and_constants():
     table = np.arange(3.0)
 
     def f(x):
-        unused = tnp.exp(x) + table
+        tnp.exp(x) + table  # computed, never used
         return x * 2
     graph = tracejit.make_ir(f)(np.ones(3))
     assert len(graph.consts) == 1

@@ -159,7 +159,6 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool) -> KernelSo
     stage = _stages(body)
     producer = {id(e.outputs[0]): e for e in body.eqns}
     out_position = {id(v): k for k, v in enumerate(body.outputs)}
-    red_out = {id(r.outputs[0]): k for k, r in enumerate(reductions)}
     # Per-row values: reduction results, and the work done on them once per row (sum / n).
     row_eqns = [e for e in body.eqns if e.prim.name not in _REDUCE_COMBINE and
                 e.outputs[0].ttype.shape != tuple(space) and

@@ -220,7 +220,7 @@ def _emit_rows(w, eqn, x, out):
     else:
         flat = w.fresh()
         w.emit(f"{flat} = np.empty({rows}, np.int64)")
-        w.emit(f"_rt.{name}_rows({rows_in}, {flat})")
+        w.emit(f"_rt.arg_extremum_rows({rows_in}, {flat}, {name == 'argmax'})")
         w.define(out, f"{flat}.reshape({_tuple(out.ttype.shape)})", view=False)
 
 

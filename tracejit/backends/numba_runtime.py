@@ -30,28 +30,15 @@ def cumprod_rows(x, out):
 
 
 @njit(**_OPTIONS)
-def argmax_rows(x, out):
-    """First index of the maximum; a NaN wins (NumPy's rule)."""
+def arg_extremum_rows(x, out, want_max):
+    """First index of each row's maximum (minimum); a NaN wins (NumPy's rule)."""
     for i in range(x.shape[0]):
         best, where = x[i, 0], 0
         for j in range(1, x.shape[1]):
             if best != best:
                 break
             v = x[i, j]
-            if v != v or v > best:
-                best, where = v, j
-        out[i] = where
-
-
-@njit(**_OPTIONS)
-def argmin_rows(x, out):
-    for i in range(x.shape[0]):
-        best, where = x[i, 0], 0
-        for j in range(1, x.shape[1]):
-            if best != best:
-                break
-            v = x[i, j]
-            if v != v or v < best:
+            if v != v or (v > best if want_max else v < best):
                 best, where = v, j
         out[i] = where
 
