@@ -117,3 +117,22 @@ def test_fused_graphs_compute_what_the_traced_graph_does(seed):
     want = evaluate(stages["traced"], [x, w])
     for got, expected in zip(evaluate(stages["fused"], [x, w]), want):
         np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_mlp_loss_gradient_kernel_count():
+    """A guard on fusion of a whole backward pass: 5 matmuls (2 forward, 3 backward) and 8
+    fused kernels. A change here should be deliberate (update the count and say why)."""
+    def loss(params, x, y):
+        h = tnp.tanh(x @ params["w1"] + params["b1"])
+        logits = h @ params["w2"] + params["b2"]
+        z = logits - logits.max(axis=1, keepdims=True)
+        logp = z - tnp.log(tnp.exp(z).sum(axis=1, keepdims=True))
+        return -(logp * y).sum() / x.shape[0]
+
+    params = {"w1": np.ones((8, 6), F32), "b1": np.ones(6, F32),
+              "w2": np.ones((6, 3), F32), "b2": np.ones(3, F32)}
+    stages, _ = fused(tracejit.grad(loss), params, np.ones((4, 8), F32), np.ones((4, 3), F32))
+    kinds = [e.prim.name if e.prim.name != "kernel" else e.params["kind"]
+             for e in kernel_eqns(stages["fused"])]
+    assert kinds.count("dot_general") == 5
+    assert len(kinds) == 13, kinds
