@@ -45,10 +45,16 @@ def literal_code(lit: Literal) -> str:
     return f"{dtype_name(lit.ttype.dtype)}({text})"
 
 
-def scalar_statement(eqn, args: list[str]) -> str:
-    """The expression computing one elementwise equation from its operands' names."""
+def scalar_statement(eqn, args: list[str], overrides=None) -> str:
+    """The expression computing one elementwise equation from its operands' names.
+
+    ``overrides`` maps (primitive name, dtype) to a target's own expression (e.g. the CPU
+    backend's vectorisable float32 exp)."""
     prim = eqn.prim
     template = prim.scalar
+    key = (prim.name, eqn.inputs[0].ttype.dtype) if eqn.inputs else None
+    if overrides and key in overrides:
+        template = overrides[key]
     if prim.name in _BOOL_OVERRIDES and eqn.inputs[0].ttype.dtype.kind == "b":
         template = _BOOL_OVERRIDES[prim.name]
     params = {}
@@ -129,6 +135,21 @@ def _buffered_values(body: Graph, stage, space, axes) -> list:
     return chosen
 
 
+def _small_integer_power(eqn, producer):
+    """k for ``x ** k`` with a constant float exponent k in 3..4 (x**2 is simplified earlier),
+    else None. Repeated multiplication is within an ULP or two of pow, and vectorises."""
+    if eqn.prim.name != "pow" or eqn.outputs[0].ttype.dtype.kind != "f":
+        return None
+    exponent = eqn.inputs[1]
+    if not isinstance(exponent, Literal):
+        p = producer.get(id(exponent))
+        if p is None or p.prim.name != "broadcast_in_dim" or not isinstance(p.inputs[0], Literal):
+            return None
+        exponent = p.inputs[0]
+    value = float(exponent.value)
+    return int(value) if value in (3.0, 4.0) else None
+
+
 def _stages(body: Graph):
     """Stage of every value: 0 for inputs and what they compute, k + 1 for what needs the
     result of a stage-k reduction (read as one scalar per row)."""
@@ -144,7 +165,8 @@ def _stages(body: Graph):
     return stage
 
 
-def kernel_source(name: str, body: Graph, kind: str, parallel: bool) -> KernelSource:
+def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
+                  overrides=None) -> KernelSource:
     """A kernel ``name(in..., out...)`` computing ``body`` over its iteration space.
 
     Reductions run in stages: stage k loops over the reduced axes once per row, accumulating the
@@ -228,7 +250,12 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool) -> KernelSo
                 else:
                     args = [value(a) for a in eqn.inputs]
                     local = fresh()
-                    lines.append(f"{local} = {scalar_statement(eqn, args)}")
+                    k = _small_integer_power(eqn, producer)
+                    if k is not None:  # x**3 as x*x*x: vectorises, unlike a pow call
+                        expr = " * ".join([args[0]] * k)
+                        lines.append(f"{local} = {dtype_name(eqn.outputs[0].ttype.dtype)}({expr})")
+                    else:
+                        lines.append(f"{local} = {scalar_statement(eqn, args, overrides)}")
             names[id(atom)] = local
             return local
 
@@ -296,7 +323,7 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool) -> KernelSo
                 continue
             name_ = f"q{len(row_name)}"
             row_name[id(eqn.outputs[0])] = name_
-            body_lines.append("    " * outer + f"{name_} = {scalar_statement(eqn, args)}")
+            body_lines.append("    " * outer + f"{name_} = {scalar_statement(eqn, args, overrides)}")
     for v in body.outputs:
         if id(v) in row_ids:  # per-row outputs: at the row's index (0 on kept-dims axes of 1)
             if v.ttype.ndim == len(space):

@@ -43,7 +43,8 @@ def compiled_kernel(source: codegen.KernelSource, reduce: bool, parallel: bool):
         fn = _kernel_cache.get(key)
         if fn is None:
             numba = _numba()
-            namespace = {"np": np, "prange": numba.prange}
+            from . import vector_math
+            namespace = {"np": np, "prange": numba.prange, "_vm": vector_math}
             exec(compile(source.text, f"<tracejit kernel {source.name}>", "exec"), namespace)
             fastmath = {"reassoc", "contract"} if reduce else False
             fn = numba.njit(error_model="numpy", nogil=True, fastmath=fastmath,
@@ -131,7 +132,7 @@ def _emit(w: _EntryWriter, eqn, threshold: int):
                      ).ttype if kind in ("reduce", "row") else body.outputs[0].ttype
         parallel = threshold > 0 and space.size >= threshold
         kname = f"_k{len(w.kernel_sources)}"
-        source = codegen.kernel_source("kernel", body, kind, parallel)
+        source = codegen.kernel_source("kernel", body, kind, parallel, _vector_math_overrides())
         w.globals[kname] = compiled_kernel(source, kind != "elementwise", source.parallel)
         w.kernel_sources.append(source.text)
         outs = []
@@ -280,6 +281,11 @@ def _emit_dot_general(w, eqn, ins, out):
     helper = "matmul_blas" if dtype in (np.float32, np.float64) else "matmul_loops"
     w.emit(f"_rt.{helper}({a3}, {b3}, {o3})")
     w.define(out, f"{o3}.reshape({_tuple(out.ttype.shape)})", view=False)
+
+
+def _vector_math_overrides():
+    from . import vector_math
+    return vector_math.OVERRIDES
 
 
 def _runtime():
