@@ -29,7 +29,7 @@ def assert_same(actual, expected, rtol=None):
             np.testing.assert_array_equal(a, e)
 
 
-def check(fn, *args, backend="interpreter", rtol=None, **compile_kwargs):
+def assert_matches_numpy(fn, *args, backend="interpreter", rtol=None, **compile_kwargs):
     """Compare ``compile(fn)(*args)`` with ``fn(*args)`` run by NumPy."""
     compiled = tracejit.compile(fn, backend=backend, **compile_kwargs)
     with np.errstate(all="ignore"), warnings.catch_warnings():

@@ -29,7 +29,7 @@ class SourceInfo:
 
 def _is_internal(filename: str) -> bool:
     path = os.path.abspath(filename)
-    return path.startswith(_PACKAGE_DIR) or path.startswith(_NUMPY_DIR) or filename.startswith("<frozen")
+    return path.startswith((_PACKAGE_DIR, _NUMPY_DIR)) or filename.startswith("<frozen")
 
 
 def user_source_info() -> SourceInfo | None:

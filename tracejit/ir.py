@@ -231,7 +231,8 @@ def verify(graph: Graph) -> None:
         if value.shape != v.ttype.shape or value.dtype != v.ttype.dtype:
             raise IRVerificationError(f"constant {v!r} holds an array of {value.dtype}{value.shape}")
     for i, eqn in enumerate(graph.eqns):
-        where = f"equation {i} ({eqn.prim.name}" + (f" from {eqn.source_info})" if eqn.source_info else ")")
+        origin = f" from {eqn.source_info}" if eqn.source_info else ""
+        where = f"equation {i} ({eqn.prim.name}{origin})"
         for a in eqn.inputs:
             check_use(a, where)
         for value in eqn.params.values():

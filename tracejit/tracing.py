@@ -294,5 +294,6 @@ def trace_flat(fun, in_types: list[TensorType], name: str) -> tuple[Graph, list]
 
 
 __all__ = ["Trace", "Tracer", "GraphTracer", "GraphTrace", "bind", "current_trace",
-           "current_graph_trace", "eval_graph", "find_trace", "new_trace", "new_graph_trace", "trace_flat",
+           "current_graph_trace", "eval_graph", "find_trace", "new_trace", "new_graph_trace",
+           "trace_flat",
            "SourceInfo", "UnexpectedTracerError"]

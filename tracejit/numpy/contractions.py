@@ -18,7 +18,8 @@ def promote_pair(a, b):
 
 def _not_aligned(x, y, ax_x, ax_y):
     return P.user_error(ValueError, (
-        f"shapes {P.shape_str(x.shape)} and {P.shape_str(y.shape)} not aligned: {x.shape[ax_x]} (dim {ax_x}) != "
+        f"shapes {P.shape_str(x.shape)} and {P.shape_str(y.shape)} not aligned: "
+        f"{x.shape[ax_x]} (dim {ax_x}) != "
         f"{y.shape[ax_y]} (dim {ax_y})"))
 
 

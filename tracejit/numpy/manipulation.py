@@ -1,4 +1,5 @@
-"""Shape manipulation (NumPy's "array manipulation routines"): reshape, transpose, moveaxis, swapaxes, expand_dims, squeeze, broadcast_to,
+"""Shape manipulation (NumPy's "array manipulation routines"): reshape, transpose, moveaxis,
+swapaxes, expand_dims, squeeze, broadcast_to,
 concatenate, stack, hstack, vstack, append, split, array_split, flip, tile, repeat, ravel, diag,
 diagonal, trace, triu, tril. Each is movement primitives only (plus ``select``/``iota`` masks).
 """
