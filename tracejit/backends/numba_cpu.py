@@ -325,7 +325,7 @@ class CompiledGraph:
         self.kernel_sources = writer.kernel_sources
         namespace = dict(writer.globals)
         exec(compile(self.entry_source, f"<tracejit entry {graph.name}>", "exec"), namespace)
-        self._entry = _numba().njit(error_model="numpy", nogil=True)(namespace["entry"])
+        self._entry = _numba().njit(error_model="numpy")(namespace["entry"])
         self._consts = [value for _, value in graph.consts]
         self._literal_outputs = [(k, a) for k, a in enumerate(graph.outputs)
                                  if isinstance(a, Literal)]
