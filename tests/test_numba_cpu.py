@@ -94,3 +94,14 @@ def test_one_entry_per_signature_and_kernels_shared_by_source():
     g = numba_jit(lambda y: tnp.sin(y) * 3.5)
     g(np.ones(9))
     assert len(numba_cpu._kernel_cache) == before
+
+
+def test_full_reductions_run_in_parallel_chunks(rng):
+    x = rng.normal(size=150_001).astype(np.float32)  # three chunks, the last one short
+    y = rng.normal(size=(70_000, 3))
+    with tracejit.config.override(parallel_threshold=1):
+        f = numba_jit(lambda x: ((x * x).sum(), tnp.max(x), x.astype(np.int64).sum()))
+        assert "for chunk in prange(nchunks)" in f.lower(x).kernel_source()
+        assert_same(f(x), ((x * x).sum(), x.max(), x.astype(np.int64).sum()), rtol=1e-5)
+        g = numba_jit(lambda y: (tnp.exp(y), (y * 2).sum()))  # a stored output as well
+        assert_same(g(y), (np.exp(y), (y * 2).sum()), rtol=1e-12)

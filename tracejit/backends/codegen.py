@@ -85,6 +85,7 @@ def _index(ndim: int, dims=None, shape=None, out_shape=None) -> str:
     return "[" + ", ".join(names) + ("," if len(names) == 1 else "") + "]"
 
 
+_CHUNK = 1 << 16  # elements of the first reduced axis per parallel chunk of a full reduction
 _REDUCE_COMBINE = {"reduce_sum": "{acc} + {v}", "reduce_prod": "{acc} * {v}",
                    "reduce_max": "np.maximum({acc}, {v})", "reduce_min": "np.minimum({acc}, {v})"}
 
@@ -273,7 +274,10 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
     row_ids = {id(r.outputs[0]) for r in reductions} | {id(e.outputs[0]) for e in row_eqns}
     stored = [v for v in body.outputs if id(v) not in row_ids]
     n_stages = max([stage[id(r)] for r in reductions] + [stage[id(v)] for v in stored] + [0]) + 1
-    parallel = parallel and bool(kept)  # a full reduction has no independent outer loop
+    # A full reduction has no independent outer loop: it is split into chunks of the first
+    # reduced axis, reduced in parallel into partial accumulators, then combined (one stage).
+    chunked = parallel and not kept and bool(reductions) and n_stages == 1
+    parallel = parallel and (bool(kept) or chunked)
     loop = "prange" if parallel else "range"
     body_lines: list[str] = []
     depth = 1
@@ -290,12 +294,29 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
         stage_stores = [v for v in stored if stage[id(v)] == s]
         if not stage_reds and not stage_stores:
             continue
-        for k, r in stage_reds:
+        for k, r in stage_reds if not chunked else ():  # (chunks start their own)
             acc_dtype = _accumulator_dtype(r.prim.name, r.outputs[0].ttype.dtype)
             ident = _reduce_identity(r.prim.name, r.outputs[0].ttype.dtype)
             body_lines.append("    " * outer + f"acc{k} = {dtype_name(acc_dtype)}({ident})")
         depth = outer
-        for d in axes:  # reduced loops stay serial: the accumulators carry between iterations
+        if chunked:
+            first = axes[0]
+            body_lines.append("    " * depth + f"nchunks = (n{first} + {_CHUNK - 1}) // {_CHUNK}")
+            for k, r in stage_reds:
+                acc_dtype = _accumulator_dtype(r.prim.name, r.outputs[0].ttype.dtype)
+                body_lines.append("    " * depth + f"part{k} = np.empty(nchunks, "
+                                                    f"{dtype_name(acc_dtype)})")
+            body_lines.append("    " * depth + "for chunk in prange(nchunks):")
+            depth += 1
+            for k, r in stage_reds:
+                acc_dtype = _accumulator_dtype(r.prim.name, r.outputs[0].ttype.dtype)
+                ident = _reduce_identity(r.prim.name, r.outputs[0].ttype.dtype)
+                body_lines.append("    " * depth + f"acc{k} = {dtype_name(acc_dtype)}({ident})")
+            chunk_depth = depth
+            body_lines.append("    " * depth + f"for i{first} in range(chunk * {_CHUNK}, "
+                                                f"min(n{first}, (chunk + 1) * {_CHUNK})):")
+            depth += 1
+        for d in axes[1:] if chunked else axes:  # serial: the accumulators carry over
             body_lines.append("    " * depth + f"for i{d} in range(n{d}):")
             depth += 1
         pad = "    " * depth
@@ -311,6 +332,15 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
             acc_dtype = _accumulator_dtype(r.prim.name, r.outputs[0].ttype.dtype)
             combine = _REDUCE_COMBINE[r.prim.name].format(acc=f"acc{k}", v=names[id(r.inputs[0])])
             body_lines.append(pad + f"acc{k} = {dtype_name(acc_dtype)}({combine})")
+        if chunked:  # combine the chunks' partial results, in order
+            for k, r in stage_reds:
+                acc_dtype = _accumulator_dtype(r.prim.name, r.outputs[0].ttype.dtype)
+                ident = _reduce_identity(r.prim.name, r.outputs[0].ttype.dtype)
+                body_lines.append("    " * chunk_depth + f"part{k}[chunk] = acc{k}")
+                combine = _REDUCE_COMBINE[r.prim.name].format(acc=f"acc{k}", v=f"part{k}[chunk]")
+                body_lines.append("    " * outer + f"acc{k} = {dtype_name(acc_dtype)}({ident})")
+                body_lines.append("    " * outer + "for chunk in range(nchunks):")
+                body_lines.append("    " * (outer + 1) + f"acc{k} = {dtype_name(acc_dtype)}({combine})")
         for k, r in stage_reds:  # the rounded result, as later stages and outputs see it
             out_dtype = dtype_name(r.outputs[0].ttype.dtype)
             body_lines.append("    " * outer + f"red{k} = {out_dtype}(acc{k})")
