@@ -186,8 +186,8 @@ def test_scalar_expressions_agree_with_impl(name):
                 except Exception:
                     continue  # e.g. integer to a negative power: no value to compare
                 namespace = {"np": np, "math": __import__("math")}
-                code = prim.scalar.format(*[f"v{i}" for i in range(nin)],
-                                          dtype="np.float32")
+                template = prim.scalar_by_kind.get(kind, prim.scalar)
+                code = template.format(*[f"v{i}" for i in range(nin)], dtype="np.float32")
                 got = eval(code, namespace, {f"v{i}": v for i, v in enumerate(values)})
             np.testing.assert_array_equal(np.asarray(got, dtype=expected.dtype), expected,
                                           err_msg=f"{name}{values}: {code}")

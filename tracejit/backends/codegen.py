@@ -24,8 +24,6 @@ DTYPE_NAMES = {np.dtype(t): f"np.{np.dtype(t).name}" for t in (
     np.float16, np.float32, np.float64)}
 DTYPE_NAMES[np.dtype(np.bool_)] = "np.bool_"
 
-# Where the registry's expression is Python's and the compiled language differs on bool.
-_BOOL_OVERRIDES = {"not": "(not {0})"}
 
 
 def dtype_name(dtype) -> str:
@@ -52,11 +50,10 @@ def scalar_statement(eqn, args: list[str], overrides=None) -> str:
     backend's vectorisable float32 exp)."""
     prim = eqn.prim
     template = prim.scalar
-    key = (prim.name, eqn.inputs[0].ttype.dtype) if eqn.inputs else None
-    if overrides and key in overrides:
-        template = overrides[key]
-    if prim.name in _BOOL_OVERRIDES and eqn.inputs[0].ttype.dtype.kind == "b":
-        template = _BOOL_OVERRIDES[prim.name]
+    if eqn.inputs:
+        dtype = eqn.inputs[0].ttype.dtype
+        template = prim.scalar_by_kind.get(dtype.kind, template)
+        template = (overrides or {}).get((prim.name, dtype), template)
     params = {}
     if prim.name == "convert":
         params["dtype"] = dtype_name(eqn.params["dtype"])

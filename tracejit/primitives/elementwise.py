@@ -76,6 +76,7 @@ tanh = unary("tanh", np.tanh, "np.tanh({0})", FLOAT)
 arctan = unary("arctan", np.arctan, "np.arctan({0})", FLOAT)
 # --- bitwise / logical (logical on bool, bitwise on integers) --------------------------------
 not_ = unary("not", np.invert, "(~{0})", "biu")
+not_.scalar_by_kind["b"] = "(not {0})"
 # --- predicates ------------------------------------------------------------------------------
 isnan = predicate("isnan", 1, np.isnan, "np.isnan({0})", FLOAT)
 isfinite = predicate("isfinite", 1, np.isfinite, "np.isfinite({0})", FLOAT)

@@ -35,6 +35,9 @@ class Primitive:
         self._abstract_eval = abstract_eval
         self.impl = impl
         self.scalar = scalar
+        # Per dtype kind, where a compiled language reads the expression differently (in Numba,
+        # `~True` is the Python int -2, not False).
+        self.scalar_by_kind: dict[str, str] = {}
         self.dtype_kinds = dtype_kinds  # elementwise: the dtype kinds ("biuf") operands may have
         self.multiple_results = multiple_results  # abstract_eval/impl return lists
         self.vjp: Callable | None = None
