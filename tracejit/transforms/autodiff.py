@@ -236,13 +236,18 @@ def grad(fun, argnums=0, has_aux=False):
     return grad_fn
 
 
-def _single_array_arg(args, argnums, name):
+def _one_argument(fun, args, kwargs, argnums, name):
+    """(x, partial): the differentiated argument as an array, and fun as a function of it."""
     if not isinstance(argnums, int):
         raise TypeError(at_user_line(f"{name} takes a single int argnums"))
     n = _argnums_tuple(argnums, len(args), name)[0]
     _check_real_inputs(args, (n,), name)
     x, _ = _as_value(args[n], f"argument {n}")
-    return n, x
+
+    def partial(v):
+        return fun(*_replace_args(args, (n,), (v,)), **kwargs)
+
+    return x, partial
 
 
 def _basis(x, k):
@@ -264,11 +269,7 @@ def jacfwd(fun, argnums=0):
 
     @functools.wraps(fun, updated=())
     def jacfwd_fn(*args, **kwargs):
-        n, x = _single_array_arg(args, argnums, "jacfwd")
-
-        def partial(v):
-            return fun(*_replace_args(args, (n,), (v,)), **kwargs)
-
+        x, partial = _one_argument(fun, args, kwargs, argnums, "jacfwd")
         size = int(np.prod(np.shape(x), dtype=np.int64))
         if size == 0:
             out = partial(x)
@@ -287,11 +288,7 @@ def jacrev(fun, argnums=0):
 
     @functools.wraps(fun, updated=())
     def jacrev_fn(*args, **kwargs):
-        n, x = _single_array_arg(args, argnums, "jacrev")
-
-        def partial(v):
-            return fun(*_replace_args(args, (n,), (v,)), **kwargs)
-
+        x, partial = _one_argument(fun, args, kwargs, argnums, "jacrev")
         out, pullback = vjp(partial, x)
         size = int(np.prod(np.shape(out), dtype=np.int64))
         if size == 0 or np.shape(x) and 0 in np.shape(x):
