@@ -42,11 +42,11 @@ def test_golden_entry_with_views_and_a_matmul():
                                                                    np.ones((3, 4)))
     entry = lowered.kernel_source().split("\n\n")[0]
     assert entry == '''\
-def entry(a0, a1):
+def entry(a0, a1, w0):
     t1 = np.transpose(a0, (1, 0))
     t2 = np.ascontiguousarray(t1).reshape((1, 2, 3))
     t3 = np.ascontiguousarray(a1).reshape((1, 3, 4))
-    t4 = np.empty((1, 2, 4), np.float64)
+    t4 = w0.reshape((1, 2, 4))
     _rt.matmul_blas(t2, t3, t4)
     t5 = t4.reshape((2, 4))
     t6 = np.empty((2, 4), np.float64)

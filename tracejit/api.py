@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -125,7 +126,8 @@ class Lowered:
 class Compiled:
     """A function traced once per signature and run by a backend. Made by ``tracejit.compile``."""
 
-    def __init__(self, fun: Callable, static_argnums=(), static_argnames=(), backend=None):
+    def __init__(self, fun: Callable, static_argnums=(), static_argnames=(), backend=None,
+                 donate_argnums=()):
         if not callable(fun):
             raise TypeError(f"compile() expects a function, got {type(fun).__name__}")
         self.fun = fun
@@ -133,6 +135,7 @@ class Compiled:
         get_backend(self.backend)  # fail early on an unknown name
         self.static_argnums, self.static_argnames = _static_sets(fun, static_argnums,
                                                                  static_argnames)
+        self.donate_argnums = _donate_set(donate_argnums, self.static_argnums, fun)
         self._entries: dict[Any, _Entry] = {}
         self._fast: dict[tuple, _Entry] = {}  # (shape, dtype) per positional ndarray -> entry
         functools.update_wrapper(self, fun, updated=())  # never merge fun's __dict__ in
@@ -197,9 +200,28 @@ class Compiled:
             graph, out_tree = self._trace(key, len(args))
             backend = get_backend(self.backend)
             stages, report = run_pipeline(graph, fusion=getattr(backend, "NEEDS_FUSION", False))
-            run = backend.compile_graph(list(stages.values())[-1])
+            donate = self._donated_leaves(key)
+            run = backend.compile_graph(list(stages.values())[-1], donate=donate)
+            self._warn_unused_donations(key, getattr(run, "unused_donations", ()))
             entry = self._entries[key] = _Entry(stages, out_tree, run, report)
         return entry, key, leaves
+
+    def _donated_leaves(self, key) -> frozenset:
+        """Indices of the flat inputs that belong to donated positional arguments."""
+        if not self.donate_argnums:
+            return frozenset()
+        positions = {i - sum(1 for s in self.static_argnums if s < i) for i in self.donate_argnums}
+        paths = pytree.leaf_paths(key[0])
+        return frozenset(j for j, p in enumerate(paths)
+                         if p.startswith("[0][") and int(p[4:p.index("]", 4)]) in positions)
+
+    def _warn_unused_donations(self, key, unused) -> None:
+        if unused:
+            paths = pytree.leaf_paths(key[0])
+            names = ", ".join(_pretty_path(paths[j]) for j in unused)
+            warnings.warn(f"{self._name}: donated {names} cannot be reused: no output of the same "
+                          "shape and dtype is computed elementwise from it after its last use; "
+                          "the call allocates instead", stacklevel=4)
 
     # --- public --------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
@@ -252,6 +274,17 @@ def _hashable_static(value, what: str, fname: str):
     return value
 
 
+def _donate_set(donate_argnums, static_argnums, fun) -> frozenset:
+    nums = (donate_argnums,) if isinstance(donate_argnums, int) else tuple(donate_argnums)
+    if not all(isinstance(n, int) and n >= 0 for n in nums):
+        raise TypeError(f"donate_argnums must be non-negative ints, got {donate_argnums!r}")
+    both = sorted(set(nums) & static_argnums)
+    if both:
+        raise ValueError(f"{getattr(fun, '__name__', 'f')}: argument(s) {both} are both static "
+                         "and donated; static arguments have no buffer to donate")
+    return frozenset(nums)
+
+
 def _static_sets(fun, static_argnums, static_argnames):
     nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
     names = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
@@ -272,7 +305,8 @@ def _static_sets(fun, static_argnums, static_argnames):
     return frozenset(nums), frozenset(names)
 
 
-def compile(fun=None, *, static_argnums=(), static_argnames=(), backend=None):  # noqa: A001
+def compile(fun=None, *, static_argnums=(), static_argnames=(), backend=None,  # noqa: A001
+            donate_argnums=()):
     """Compile ``fun``: trace once per signature, then run the traced graph.
 
     >>> import numpy as np, tracejit
@@ -283,10 +317,14 @@ def compile(fun=None, *, static_argnums=(), static_argnames=(), backend=None):  
     array([1., 1., 1.], dtype=float32)
 
     Usable bare (``@compile``) or with arguments (``@compile(static_argnums=1)``).
+
+    ``donate_argnums``: positional arguments whose buffers the outputs may reuse (an optimizer
+    update written in place). After the call a donated array's contents are unspecified: use
+    the returned values instead. Backends that cannot reuse a buffer allocate as usual.
     """
     if fun is None:
-        return lambda f: Compiled(f, static_argnums, static_argnames, backend)
-    return Compiled(fun, static_argnums, static_argnames, backend)
+        return lambda f: Compiled(f, static_argnums, static_argnames, backend, donate_argnums)
+    return Compiled(fun, static_argnums, static_argnames, backend, donate_argnums)
 
 
 def make_ir(fun, *, static_argnums=(), static_argnames=()):

@@ -31,14 +31,19 @@ class Setting:
 
 
 SETTINGS = {s.name: s for s in (
-    Setting("backend", "TRACEJIT_BACKEND", str, "interpreter",
-            "backend used when compile() names none: interpreter"),
+    Setting("backend", "TRACEJIT_BACKEND", str, "numba_cpu",
+            "backend used when compile() names none: numba_cpu (fused kernels compiled with "
+            "Numba) or interpreter (each primitive run by NumPy: no compile time)"),
     Setting("debug", "TRACEJIT_DEBUG", int, 0,
             "diagnostics level; 1 warns about suspicious programs (e.g. a gradient that is zero "
             "because the output does not depend on the input)"),
     Setting("parallel_threshold", "TRACEJIT_PARALLEL_THRESHOLD", int, 1 << 18,
             "numba_cpu: kernels whose iteration space has at least this many elements run their "
             "outer loop with prange; 0 turns parallel loops off"),
+    Setting("blas_parallel_threshold", "TRACEJIT_BLAS_PARALLEL_THRESHOLD", int, 1 << 22,
+            "numba_cpu: the same threshold for graphs that call BLAS (matmul), whose own "
+            "threads need the cores: a parallel kernel right after a threaded BLAS call fights "
+            "its spinning threads; 0 turns parallel loops off in such graphs"),
     Setting("verify", "TRACEJIT_VERIFY", _bool, False,
             "run the IR verifier on every traced graph (the test suite turns it on)"),
 )}

@@ -54,6 +54,7 @@ def evaluate(graph: Graph, args) -> list[np.ndarray]:
     return results
 
 
-def compile_graph(graph: Graph):
-    """The interpreter has nothing to compile: the callable evaluates the graph each time."""
+def compile_graph(graph: Graph, donate=frozenset()):
+    """The interpreter has nothing to compile: the callable evaluates the graph each time.
+    Donation is a permission, not a promise: the interpreter never reuses input buffers."""
     return lambda args: evaluate(graph, args)

@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import config
 from ..ir import Graph, Literal, Var
-from . import codegen
+from . import buffers, codegen
 from . import interpreter
 
 NEEDS_FUSION = True
@@ -61,8 +61,10 @@ def _tuple(values) -> str:
 class _EntryWriter:
     """Writes the entry function's source, one equation at a time."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, plan: buffers.BufferPlan):
         self.graph = graph
+        self.plan = plan
+        self.donations = sorted(set(plan.donated.values()))
         self.lines: list[str] = []
         self.names: dict[int, str] = {}
         self.views: set[int] = set()  # values that may alias inputs or be read-only views
@@ -85,6 +87,20 @@ class _EntryWriter:
             return codegen.literal_code(atom)
         return self.names[id(atom)]
 
+    def buffer(self, var: Var, shape=None) -> str:
+        """An expression for the array ``var`` is written into (see ``buffers.py``), in
+        ``shape`` (same size) when given."""
+        shape = _tuple(var.ttype.shape if shape is None else shape)
+        dtype = codegen.dtype_name(var.ttype.dtype)
+        if id(var) in self.plan.donated:
+            donated = f"d{self.donations.index(self.plan.donated[id(var)])}"
+            return donated if shape == _tuple(var.ttype.shape) else f"{donated}.reshape({shape})"
+        slot = self.plan.slot_of.get(id(var))
+        if slot is not None:
+            whole = self.plan.slots[slot].size == var.ttype.size
+            return f"w{slot}{'' if whole else f'[:{var.ttype.size}]'}.reshape({shape})"
+        return f"np.empty({shape}, {dtype})"
+
     def scalar(self, atom) -> str:
         return codegen.literal_code(atom) if isinstance(atom, Literal) else f"{self.use(atom)}[()]"
 
@@ -102,6 +118,8 @@ class _EntryWriter:
     def source(self) -> str:
         args = [f"a{k}" for k in range(len(self.graph.inputs))]
         args += [f"c{k}" for k in range(len(self.graph.consts))]
+        args += [f"w{k}" for k in range(len(self.plan.slots))]
+        args += [f"d{k}" for k in range(len(self.donations))]
         outs = []
         for atom in self.graph.outputs:
             if isinstance(atom, Literal):
@@ -137,8 +155,7 @@ def _emit(w: _EntryWriter, eqn, threshold: int):
         w.kernel_sources.append(source.text)
         outs = []
         for v in eqn.outputs:
-            outs.append(w.define(v, f"np.empty({_tuple(v.ttype.shape)}, "
-                                    f"{codegen.dtype_name(v.ttype.dtype)})", view=False))
+            outs.append(w.define(v, w.buffer(v), view=False))
         w.emit(f"{kname}({', '.join(ins + outs)})")
     elif name == "broadcast_in_dim":
         x = eqn.inputs[0]
@@ -277,7 +294,7 @@ def _emit_dot_general(w, eqn, ins, out):
     w.emit(f"{a3} = {_arranged(ins[0], lb + lf + lc)}.reshape(({b}, {m}, {k}))")
     w.emit(f"{b3} = {_arranged(ins[1], rb + rc + rf)}.reshape(({b}, {k}, {n}))")
     dtype = out.ttype.dtype
-    w.emit(f"{o3} = np.empty(({b}, {m}, {n}), {codegen.dtype_name(dtype)})")
+    w.emit(f"{o3} = {w.buffer(out, (b, m, n))}")
     helper = "matmul_blas" if dtype in (np.float32, np.float64) else "matmul_loops"
     w.emit(f"_rt.{helper}({a3}, {b3}, {o3})")
     w.define(out, f"{o3}.reshape({_tuple(out.ttype.shape)})", view=False)
@@ -305,20 +322,31 @@ def _uses_float16(graph: Graph) -> bool:
     return any(t.dtype == np.float16 for t in types(graph))
 
 
+def _calls_blas(graph: Graph) -> bool:
+    return any(e.prim.name == "dot_general" and e.outputs[0].ttype.dtype in (np.float32,
+                                                                              np.float64)
+               for e in graph.eqns)
+
+
 class CompiledGraph:
     """The callable a backend returns: ``run(list of arrays) -> list of arrays``."""
 
-    def __init__(self, graph: Graph):
-        """``graph`` is the fused graph (the pipeline's last stage)."""
+    def __init__(self, graph: Graph, donate=frozenset()):
+        """``graph`` is the fused graph (the pipeline's last stage); ``donate`` holds the indices
+        of inputs whose buffers outputs may reuse."""
         self.fused = graph
         self.note = None
+        self.unused_donations = sorted(donate)
         if _uses_float16(graph):
             self.note = "float16 is not supported by Numba: this graph runs on the interpreter"
             self.entry_source, self.kernel_sources = "", []
             self._run = interpreter.compile_graph(graph)
             return
-        writer = _EntryWriter(self.fused)
-        threshold = config.get("parallel_threshold")
+        self.plan = buffers.plan(graph, frozenset(donate), ("kernel", "dot_general"))
+        self.unused_donations = self.plan.unused_donations
+        writer = _EntryWriter(self.fused, self.plan)
+        threshold = config.get("blas_parallel_threshold" if _calls_blas(graph)
+                               else "parallel_threshold")
         for eqn in self.fused.eqns:
             _emit(writer, eqn, threshold)
         self.entry_source = writer.source()
@@ -329,10 +357,35 @@ class CompiledGraph:
         self._consts = [value for _, value in graph.consts]
         self._literal_outputs = [(k, a) for k, a in enumerate(graph.outputs)
                                  if isinstance(a, Literal)]
-        self._run = self._call_entry
+        self._donations = [(k, graph.inputs[k].ttype) for k in writer.donations]
+        self._pool: list[list[np.ndarray]] = []  # idle workspaces (one per concurrent call)
+        self._run = self._call_entry if self.plan.slots or self._donations else self._call_plain
+
+    def _call_plain(self, args):
+        return self._finish(list(self._entry(*args, *self._consts)))
 
     def _call_entry(self, args):
-        outs = list(self._entry(*args, *self._consts))
+        pool = self._pool
+        workspace = pool.pop() if pool else self.plan.new_workspace()
+        try:
+            outs = self._entry(*args, *self._consts, *workspace, *self._donated(args))
+        finally:
+            pool.append(workspace)
+        return self._finish(list(outs))
+
+    def _donated(self, args) -> list[np.ndarray]:
+        """The donated arrays outputs are written into; a fresh array where one cannot be used
+        (read-only, not C-contiguous, or overlapping another argument)."""
+        buffers_ = []
+        for k, t in self._donations:
+            x = args[k]
+            usable = type(x) is np.ndarray and x.flags.c_contiguous and x.flags.writeable and \
+                not any(j != k and np.may_share_memory(x, y) for j, y in enumerate(args)) and \
+                not any(np.may_share_memory(x, c) for c in self._consts)
+            buffers_.append(x if usable else np.empty(t.shape, t.dtype))
+        return buffers_
+
+    def _finish(self, outs):
         for k, lit in self._literal_outputs:
             outs[k] = np.array(lit.value, dtype=lit.ttype.dtype)
         return outs
@@ -341,5 +394,5 @@ class CompiledGraph:
         return self._run(args)
 
 
-def compile_graph(graph: Graph) -> CompiledGraph:
-    return CompiledGraph(graph)
+def compile_graph(graph: Graph, donate=frozenset()) -> CompiledGraph:
+    return CompiledGraph(graph, donate)
