@@ -1,20 +1,31 @@
-"""Fused workloads on tracejit (numba_cpu) against NumPy and hand-written Numba, in one process.
+"""Fused workloads on tracejit (numba_cpu) against NumPy, hand-written Numba and JAX, in one process.
 
-    python benchmarks/fused_workloads.py            # the sizes of the fusion issue
-    python benchmarks/fused_workloads.py --quick    # small sizes, a smoke run
+    python benchmarks/fused_workloads.py               # the sizes of the fusion issue
+    python benchmarks/fused_workloads.py --one-thread  # every library on one core
+    python benchmarks/fused_workloads.py --quick       # small sizes, a smoke run
 
-Each row prints the median time of tracejit, NumPy and a hand-written Numba kernel (the same
-loop a person would write: one pass, no temporaries, `math` functions, fastmath off; for GELU
-also the loop with tracejit's vectorisable tanh), and the ratios tracejit/NumPy and
-tracejit/Numba. Ratios within one run are what to compare: the machine
-is noisy. JAX's `jit` is timed too when it is installed.
+Each row prints the median time of tracejit, NumPy, a hand-written Numba kernel (the loop a
+person would write for speed: one pass, no temporaries, reassociated reductions, and the same
+vectorisable float32 exp/tanh tracejit generates; GELU is also shown with `math.tanh`), and
+`jax.jit` when JAX is installed (inputs already on its device, timed to `block_until_ready`),
+then the ratios tracejit/NumPy, tracejit/Numba and tracejit/JAX. Ratios within one run are
+what to compare: the machine is noisy. The hand-written kernels run on one core; with two
+cores tracejit parallelises large kernels, so `--one-thread` is the per-core comparison.
 """
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
+import sys
 import time
+
+if "--one-thread" in sys.argv:  # before NumPy, Numba and JAX start their thread pools
+    os.environ.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1",
+                      TRACEJIT_PARALLEL_THRESHOLD="0", TRACEJIT_BLAS_PARALLEL_THRESHOLD="0",
+                      XLA_FLAGS="--xla_cpu_multi_thread_eigen=false "
+                                "intra_op_parallelism_threads=1")
 
 import numba
 import numpy as np
@@ -114,7 +125,7 @@ def bias_sigmoid_numba(a, b, c):
     for i in range(a.shape[0]):
         for j in range(a.shape[1]):
             v = a[i, j]
-            out[i, j] = (v * b[i, 0] + c[j]) / (np.float32(1.0) + math.exp(-v))
+            out[i, j] = (v * b[i, 0] + c[j]) / (np.float32(1.0) + vector_math.exp_f32(-v))
     return out
 
 
@@ -127,7 +138,7 @@ def softmax_numba(x):
             m = max(m, x[i, j])
         s = np.float32(0.0)
         for j in range(x.shape[1]):
-            e = math.exp(x[i, j] - m)
+            e = vector_math.exp_f32(x[i, j] - m)
             out[i, j] = e
             s += e
         for j in range(x.shape[1]):
@@ -164,16 +175,114 @@ def sum_of_squares_numba(x):
 
 @numba.njit(error_model="numpy")
 def adam_numba(p, g, m, v, lr, t):
-    c1, c2 = 1 - 0.9 ** t, 1 - 0.999 ** t
+    c1, c2 = np.float32(1 - 0.9 ** t), np.float32(1 - 0.999 ** t)  # float32 math throughout
     for i in range(p.size):
         m[i] = np.float32(0.9) * m[i] + np.float32(0.1) * g[i]
         v[i] = np.float32(0.999) * v[i] + np.float32(0.001) * g[i] * g[i]
         p[i] -= np.float32(lr) * (m[i] / c1) / (math.sqrt(v[i] / c2) + np.float32(1e-8))
 
 
+@numba.njit(error_model="numpy", fastmath={"reassoc", "contract"})
+def mlp_step_numba(w1, b1, w2, b2, x, y, lr):
+    """The MLP step by hand: np.dot for the products, one loop per elementwise stage."""
+    n = x.shape[0]
+    pre = np.dot(x, w1)
+    h = np.empty_like(pre)
+    for i in range(n):
+        for j in range(pre.shape[1]):
+            h[i, j] = vector_math.tanh_f32(pre[i, j] + b1[j])
+    logits = np.dot(h, w2)
+    d = np.empty_like(logits)
+    for i in range(n):
+        mx = -np.inf
+        for j in range(logits.shape[1]):
+            logits[i, j] += b2[j]
+            mx = max(mx, logits[i, j])
+        s = np.float32(0.0)
+        for j in range(logits.shape[1]):
+            e = vector_math.exp_f32(logits[i, j] - mx)
+            d[i, j] = e
+            s += e
+        for j in range(logits.shape[1]):
+            d[i, j] = (d[i, j] / s - y[i, j]) / n
+    gw2 = np.dot(h.T, d)
+    gb2 = d.sum(axis=0)
+    dh = np.dot(d, w2.T)
+    for i in range(n):
+        for j in range(dh.shape[1]):
+            dh[i, j] *= 1 - h[i, j] * h[i, j]
+    gw1 = np.dot(x.T, dh)
+    gb1 = dh.sum(axis=0)
+    return w1 - lr * gw1, b1 - lr * gb1, w2 - lr * gw2, b2 - lr * gb2
+
+
+# --- JAX, when installed -------------------------------------------------------------------------
+
+def jax_workloads():
+    """The same workloads in jax.numpy, jitted; None when JAX is not installed."""
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+
+    def j_gelu(x):
+        return 0.5 * x * (1.0 + jnp.tanh(0.7978845608 * (x + 0.044715 * x ** 3)))
+
+    def j_bias_sigmoid(a, b, c):
+        return (a * b + c) / (1.0 + jnp.exp(-a))
+
+    def j_softmax(x):
+        e = jnp.exp(x - x.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def j_layernorm(x):
+        mu = x.mean(axis=1, keepdims=True)
+        var = ((x - mu) ** 2).mean(axis=1, keepdims=True)
+        return (x - mu) / jnp.sqrt(var + 1e-5)
+
+    def j_adam(p, g, m, v, lr, t):
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        return p - lr * (m / (1 - 0.9 ** t)) / (jnp.sqrt(v / (1 - 0.999 ** t)) + 1e-8), m, v
+
+    def j_loss(params, x, y):
+        h = jnp.tanh(x @ params["w1"] + params["b1"])
+        logits = h @ params["w2"] + params["b2"]
+        z = logits - logits.max(axis=1, keepdims=True)
+        logp = z - jnp.log(jnp.exp(z).sum(axis=1, keepdims=True))
+        return -(logp * y).sum() / x.shape[0]
+
+    def j_step(params, x, y):
+        g = jax.grad(j_loss)(params, x, y)
+        return {k: params[k] - 0.01 * g[k] for k in params}
+
+    def timed(fn, donate=()):
+        jitted = jax.jit(fn, donate_argnums=donate)
+
+        def run(*args):
+            return jax.block_until_ready(jitted(*args))
+        return run
+
+    return {"GELU": timed(j_gelu), "bias_sigmoid": timed(j_bias_sigmoid),
+            "softmax": timed(j_softmax), "layernorm": timed(j_layernorm),
+            "sum_of_squares": timed(lambda x: (x * x).sum()),
+            "adam": timed(j_adam, donate=(0, 2, 3)), "mlp": timed(j_step),
+            "plus": timed(lambda x: x + 1),
+            "put": jax.device_put}
+
+
+def _row(name, t_jit, t_np, t_nb, t_jax, note=""):
+    cell = lambda t: f"{t * 1e3:9.2f}ms" if t else f"{'-':>11}"  # noqa: E731
+    ratio = lambda t: f"{t_jit / t:9.2f}" if t else f"{'-':>9}"  # noqa: E731
+    print(f"{name:28} {cell(t_jit)} {cell(t_np)} {cell(t_nb)} {cell(t_jax)} "
+          f"{ratio(t_np)} {ratio(t_nb)} {ratio(t_jax)}  {note}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    parser.add_argument("--one-thread", action="store_true", help="every library on one core")
     args = parser.parse_args()
     n = 10_000 if args.quick else 10_000_000
     side = 64 if args.quick else 4096
@@ -184,35 +293,47 @@ def main():
     b = rng.normal(size=(side, 1)).astype(f32)
     c = rng.normal(size=side).astype(f32)
     ln = rng.normal(size=(128, 64) if args.quick else (8192, 1024)).astype(f32)
-    p, g, m, v = (rng.normal(size=n).astype(f32) for _ in range(4))
-    v = np.abs(v)
+    jx = jax_workloads()
+    put = (lambda *xs: tuple(jx["put"](v) for v in xs)) if jx else None
 
     rows = [
-        ("GELU (tanh form)", gelu, gelu_numba, (x,)),
-        ("GELU, Numba with fast tanh", gelu, gelu_numba_vectorised, (x,)),
-        ("(a*b + c) / (1 + exp(-a))", bias_sigmoid, bias_sigmoid_numba, (a, b, c)),
-        ("row softmax", softmax, softmax_numba, (a,)),
-        ("layernorm", layernorm, layernorm_numba, (ln,)),
-        ("sum of squares", sum_of_squares, sum_of_squares_numba, (x,)),
+        ("GELU (tanh form)", "GELU", gelu, gelu_numba_vectorised, (x,)),
+        ("GELU, Numba with math.tanh", None, gelu, gelu_numba, (x,)),
+        ("(a*b + c) / (1 + exp(-a))", "bias_sigmoid", bias_sigmoid, bias_sigmoid_numba,
+         (a, b, c)),
+        ("row softmax", "softmax", softmax, softmax_numba, (a,)),
+        ("layernorm", "layernorm", layernorm, layernorm_numba, (ln,)),
+        ("sum of squares", "sum_of_squares", sum_of_squares, sum_of_squares_numba, (x,)),
     ]
-    print(f"{'workload':28} {'tracejit':>10} {'NumPy':>10} {'Numba':>10} "
-          f"{'vs NumPy':>9} {'vs Numba':>9}")
-    for name, fn, handwritten, inputs in rows:
-        compiled = tracejit.compile(fn, backend="numba_cpu")
+    print(f"{'workload':28} {'tracejit':>11} {'NumPy':>11} {'Numba':>11} {'JAX':>11} "
+          f"{'vs NumPy':>9} {'vs Numba':>9} {'vs JAX':>9}")
+    for name, jax_name, fn, handwritten, inputs in rows:
+        compiled = tracejit.compile(fn)
         np.testing.assert_allclose(compiled(*inputs), fn(*inputs), rtol=2e-3, atol=1e-3)
         t_jit = median_seconds(compiled, *inputs)
         t_np = median_seconds(fn, *inputs)
         t_nb = median_seconds(handwritten, *inputs)
-        print(f"{name:28} {t_jit * 1e3:9.2f}ms {t_np * 1e3:9.2f}ms {t_nb * 1e3:9.2f}ms "
-              f"{t_jit / t_np:9.2f} {t_jit / t_nb:9.2f}")
+        t_jax = median_seconds(jx[jax_name], *put(*inputs)) if jx and jax_name else None
+        _row(name, t_jit, t_np, t_nb, t_jax)
 
-    compiled_adam = tracejit.compile(adam, backend="numba_cpu")
-    t_jit = median_seconds(compiled_adam, p, g, m, v, 1e-3, 3.0)
+    p, g, m, v = (rng.normal(size=n).astype(f32) for _ in range(4))
+    v = np.abs(v)
     t_np = median_seconds(adam, p, g, m, v, 1e-3, 3.0)
+    t_alloc = median_seconds(tracejit.compile(adam), p, g, m, v, 1e-3, 3.0)
+    donated = tracejit.compile(adam, donate_argnums=(0, 2, 3))
+    pd, md, vd = p.copy(), m.copy(), v.copy()
+    t_jit = median_seconds(lambda: donated(pd, g, md, vd, 1e-3, 3.0))  # updates pd, md, vd
     pc, mc, vc = p.copy(), m.copy(), v.copy()
     t_nb = median_seconds(adam_numba, pc, g, mc, vc, 1e-3, 3.0)
-    print(f"{'Adam update':28} {t_jit * 1e3:9.2f}ms {t_np * 1e3:9.2f}ms {t_nb * 1e3:9.2f}ms "
-          f"{t_jit / t_np:9.2f} {t_jit / t_nb:9.2f}   (Numba in place; tracejit allocates)")
+    t_jax = None
+    if jx:
+        jargs = list(put(p, g, m, v))
+
+        def jax_step():  # donated state goes back in as the next call's arguments
+            jargs[0], jargs[2], jargs[3] = jx["adam"](*jargs, 1e-3, 3.0)
+        t_jax = median_seconds(jax_step)
+    _row("Adam update (donated)", t_jit, t_np, t_nb, t_jax, "(Numba: in place)")
+    _row("Adam update (allocating)", t_alloc, t_np, t_nb, None)
 
     batch, d_in, d_h, d_out = (16, 32, 16, 4) if args.quick else (256, 784, 512, 10)
     params = {"w1": rng.normal(size=(d_in, d_h)).astype(f32) * 0.05,
@@ -221,17 +342,25 @@ def main():
               "b2": np.zeros(d_out, f32)}
     xb = rng.normal(size=(batch, d_in)).astype(f32)
     yb = np.eye(d_out, dtype=f32)[rng.integers(0, d_out, batch)]
-    step = tracejit.compile(mlp_step, backend="numba_cpu")
+    step = tracejit.compile(mlp_step)
+    nb_args = (params["w1"], params["b1"], params["w2"], params["b2"], xb, yb, f32(0.01))
+    for got, want in zip(mlp_step_numba(*nb_args), (step(params, xb, yb)[k]
+                                                      for k in ("w1", "b1", "w2", "b2"))):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
     t_jit = median_seconds(step, params, xb, yb)
     t_interp = median_seconds(tracejit.compile(mlp_step, backend="interpreter"), params, xb, yb)
-    print(f"{'MLP step (fwd+bwd)':28} {t_jit * 1e3:9.2f}ms {t_interp * 1e3:9.2f}ms "
-          f"{'':>10} {t_jit / t_interp:9.2f}   (NumPy column: tracejit's interpreter)")
+    t_nb = median_seconds(mlp_step_numba, *nb_args)
+    t_jax = median_seconds(jx["mlp"], jx["put"](params), *put(xb, yb)) if jx else None
+    _row("MLP step (fwd+bwd+SGD)", t_jit, t_interp, t_nb, t_jax,
+         "(NumPy column: tracejit's interpreter)")
 
     tiny = np.ones(4, f32)
-    plus = tracejit.compile(lambda x: x + 1, backend="numba_cpu")
+    plus = tracejit.compile(lambda x: x + 1)
     t_jit = median_seconds(plus, tiny, min_time=0.5)
     t_np = median_seconds(lambda x: x + 1, tiny, min_time=0.5)
-    print(f"{'per-call overhead (4 elems)':28} {t_jit * 1e6:9.2f}us {t_np * 1e6:9.2f}us")
+    t_jax = median_seconds(jx["plus"], tiny, min_time=0.5) if jx else None
+    print(f"{'per-call overhead (4 elems)':28} {t_jit * 1e6:9.2f}us {t_np * 1e6:9.2f}us "
+          f"{'':>11} " + (f"{t_jax * 1e6:9.2f}us" if t_jax else ""))
 
 
 if __name__ == "__main__":

@@ -127,3 +127,27 @@ def test_float32_sums_are_blocked_and_as_accurate_as_numpys_pairwise_sum(rng, pa
         assert got.dtype == np.float32
         ours, theirs = np.abs(got - exact) / exact, np.abs(numpy - exact) / exact
         assert np.all(ours <= np.maximum(2 * theirs, 4 * 2.0 ** -24)), (ours, theirs)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_float_max_min_propagate_nan_like_numpy(rng, parallel):
+    x = rng.normal(size=(6, 70_001)).astype(np.float32)
+    x[1, 5] = np.nan
+    x[3, 70_000] = np.nan  # the last element of a row (and of the last chunk)
+    x[4] = -np.inf  # a row with no finite value
+    with tracejit.config.override(parallel_threshold=1 if parallel else 0):
+        f = numba_jit(lambda x: (x.max(axis=1), x.min(axis=1), x[4].max(), x[0].min(),
+                                 x.max()))
+        assert "if v0 > acc0 else acc0" in f.lower(x).kernel_source()
+        assert_same(f(x), (x.max(axis=1), x.min(axis=1), x[4].max(), x[0].min(), x.max()))
+
+
+def test_large_outputs_are_allocated_by_numpy_and_fresh_per_call(rng):
+    x = rng.normal(size=1 << 20).astype(np.float32)  # a 4 MiB result: passed in, huge pages
+    f = numba_jit(lambda x: (tnp.exp(x), x[:10] * 2))
+    assert "def entry(a0, o0):" in f.lower(x).kernel_source()
+    first, small = f(x)
+    second, _ = f(x)
+    assert first is not second
+    assert_same(first, np.exp(x))
+    assert_same(small, x[:10] * 2)

@@ -87,6 +87,13 @@ _REDUCE_COMBINE = {"reduce_sum": "{acc} + {v}", "reduce_prod": "{acc} * {v}",
                    "reduce_max": "np.maximum({acc}, {v})", "reduce_min": "np.minimum({acc}, {v})"}
 
 
+def _nan_tracked(prim_name, dtype) -> bool:
+    """Float max/min accumulate with a plain compare-and-select, which vectorises (3x faster
+    than ``np.maximum``), and a separate any-NaN flag: NumPy's max of anything with a NaN is
+    NaN."""
+    return prim_name in ("reduce_max", "reduce_min") and np.dtype(dtype).kind == "f"
+
+
 def _reduce_identity(prim_name, dtype) -> str:
     dtype = np.dtype(dtype)
     if prim_name == "reduce_sum":
@@ -175,8 +182,13 @@ def _stages(body: Graph):
 
 
 def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
-                  overrides=None) -> KernelSource:
+                  overrides=None, inplace=None) -> KernelSource:
     """A kernel ``name(in..., out...)`` computing ``body`` over its iteration space.
+
+    ``inplace`` maps output positions to input positions (elementwise kernels only): those
+    outputs are written into their input and take no argument of their own. Writing through
+    the same name lets the compiler see the store hits the element just loaded, so the loop
+    still vectorises; a separate output argument aliasing the input would not.
 
     Reductions run in stages: stage k loops over the reduced axes once per row, accumulating the
     stage-k reductions; stage k + 1 may use their results (softmax: max, then sum of exp, then
@@ -189,6 +201,9 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
     kept = [d for d in range(len(space)) if d not in axes]
     stage = _stages(body)
     producer = {id(e.outputs[0]): e for e in body.eqns}
+    inplace = inplace or {}
+    out_names = [f"in{inplace[k]}" if k in inplace else f"out{k}"
+                 for k in range(len(body.outputs))]
     out_position = {id(v): k for k, v in enumerate(body.outputs)}
     # Per-row values: reduction results, and the work done on them once per row (sum / n).
     row_eqns = [e for e in body.eqns if e.prim.name not in _REDUCE_COMBINE and
@@ -302,10 +317,13 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
         stage_stores = [v for v in stored if stage[id(v)] == s]
         if not stage_reds and not stage_stores:
             continue
+        tracked = {k for k, r in stage_reds if _nan_tracked(r.prim.name, r.outputs[0].ttype.dtype)}
         for k, r in stage_reds if not chunked else ():  # (chunks start their own)
             acc_dtype = _accumulator_dtype(r.prim.name, r.outputs[0].ttype.dtype)
             ident = _reduce_identity(r.prim.name, r.outputs[0].ttype.dtype)
             body_lines.append("    " * outer + f"acc{k} = {dtype_name(acc_dtype)}({ident})")
+            if k in tracked:
+                body_lines.append("    " * outer + f"nan{k} = False")
         depth = outer
         if chunked:
             first = axes[0]
@@ -320,6 +338,8 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
                 acc_dtype = _accumulator_dtype(r.prim.name, r.outputs[0].ttype.dtype)
                 ident = _reduce_identity(r.prim.name, r.outputs[0].ttype.dtype)
                 body_lines.append("    " * depth + f"acc{k} = {dtype_name(acc_dtype)}({ident})")
+                if k in tracked:
+                    body_lines.append("    " * depth + f"nan{k} = False")
             chunk_depth = depth
             body_lines.append("    " * depth + f"for i{first} in range(chunk * {_CHUNK}, "
                                                 f"min(n{first}, (chunk + 1) * {_CHUNK})):")
@@ -352,14 +372,26 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
                 body_lines.append(pad + f"{buf}{row_index} = {names[key]}")
                 filled.add(key)
         for v in stage_stores:
-            body_lines.append(pad + f"out{out_position[id(v)]}{full_index} = {names[id(v)]}")
+            body_lines.append(pad + f"{out_names[out_position[id(v)]]}{full_index} = "
+                                    f"{names[id(v)]}")
         for k, r in stage_reds:
             acc_dtype = _accumulator_dtype(r.prim.name, r.outputs[0].ttype.dtype)
             if (k, r) in blocked:
                 body_lines.append(pad + f"bacc{k} = np.float32(bacc{k} + {names[id(r.inputs[0])]})")
                 continue
-            combine = _REDUCE_COMBINE[r.prim.name].format(acc=f"acc{k}", v=names[id(r.inputs[0])])
+            v = names[id(r.inputs[0])]
+            if k in tracked:
+                op = ">" if r.prim.name == "reduce_max" else "<"
+                body_lines.append(pad + f"acc{k} = {v} if {v} {op} acc{k} else acc{k}")
+                body_lines.append(pad + f"nan{k} |= {v} != {v}")
+                continue
+            combine = _REDUCE_COMBINE[r.prim.name].format(acc=f"acc{k}", v=v)
             body_lines.append(pad + f"acc{k} = {dtype_name(acc_dtype)}({combine})")
+        for k, r in stage_reds:  # a NaN seen makes the result NaN (per chunk when chunked)
+            if k in tracked:
+                nan = f"{dtype_name(r.outputs[0].ttype.dtype)}(np.nan)"
+                body_lines.append("    " * (chunk_depth if chunked else outer) +
+                                  f"acc{k} = {nan} if nan{k} else acc{k}")
         for k, _ in blocked:  # after the block's loop: fold its float32 sum into float64
             body_lines.append("    " * (depth - 1) + f"acc{k} = np.float64(acc{k} + bacc{k})")
         if chunked:  # combine the chunks' partial results, in order
@@ -392,11 +424,11 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
                 index = [f"i{d}" for d in kept]
             text = "[" + ", ".join(index) + ("," if len(index) == 1 else "") + "]" \
                 if index else "[()]"
-            body_lines.append("    " * outer + f"out{out_position[id(v)]}{text} = "
+            body_lines.append("    " * outer + f"{out_names[out_position[id(v)]]}{text} = "
                                               f"{row_name[id(v)]}")
 
     args = [f"in{k}" for k in range(len(body.inputs))] + \
-        [f"out{k}" for k in range(len(body.outputs))]
+        [n for k, n in enumerate(out_names) if k not in inplace]
     lines = [f"def {name}({', '.join(args)}):"]
     lines += [f"    {n} = {code}" for n, code in constants_code.items()]
     lines += [f"    n{d} = {_shape_source(body, space, d)}" for d in range(len(space))]

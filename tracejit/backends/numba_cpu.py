@@ -46,7 +46,7 @@ def compiled_kernel(source: codegen.KernelSource, reduce: bool, parallel: bool):
             from . import vector_math
             namespace = {"np": np, "prange": numba.prange, "_vm": vector_math}
             exec(compile(source.text, f"<tracejit kernel {source.name}>", "exec"), namespace)
-            fastmath = {"reassoc", "contract"} if reduce else False
+            fastmath = {"reassoc", "contract"} if reduce else {"contract"}
             fn = numba.njit(error_model="numpy", nogil=True, fastmath=fastmath,
                             parallel=parallel)(namespace[source.name])
             _kernel_cache[key] = fn
@@ -95,6 +95,9 @@ class _EntryWriter:
         if id(var) in self.plan.donated:
             donated = f"d{self.donations.index(self.plan.donated[id(var)])}"
             return donated if shape == _tuple(var.ttype.shape) else f"{donated}.reshape({shape})"
+        for k, v in enumerate(self.plan.preallocated):
+            if v is var:
+                return f"o{k}" if shape == _tuple(var.ttype.shape) else f"o{k}.reshape({shape})"
         slot = self.plan.slot_of.get(id(var))
         if slot is not None:
             whole = self.plan.slots[slot].size == var.ttype.size
@@ -120,6 +123,7 @@ class _EntryWriter:
         args += [f"c{k}" for k in range(len(self.graph.consts))]
         args += [f"w{k}" for k in range(len(self.plan.slots))]
         args += [f"d{k}" for k in range(len(self.donations))]
+        args += [f"o{k}" for k in range(len(self.plan.preallocated))]
         outs = []
         for atom in self.graph.outputs:
             if isinstance(atom, Literal):
@@ -150,12 +154,23 @@ def _emit(w: _EntryWriter, eqn, threshold: int):
                      ).ttype if kind in ("reduce", "row") else body.outputs[0].ttype
         parallel = threshold > 0 and space.size >= threshold
         kname = f"_k{len(w.kernel_sources)}"
-        source = codegen.kernel_source("kernel", body, kind, parallel, _vector_math_overrides())
+        # Outputs written into a donated input: the kernel reads and writes that one argument.
+        inplace = {}
+        for k, v in enumerate(eqn.outputs):
+            if id(v) in w.plan.donated:
+                donor = w.graph.inputs[w.plan.donated[id(v)]]
+                inplace[k] = next(p for p, a in enumerate(eqn.inputs) if a is donor)
+        source = codegen.kernel_source("kernel", body, kind, parallel, _vector_math_overrides(),
+                                       inplace)
         w.globals[kname] = compiled_kernel(source, kind != "elementwise", source.parallel)
         w.kernel_sources.append(source.text)
         outs = []
-        for v in eqn.outputs:
-            outs.append(w.define(v, w.buffer(v), view=False))
+        for k, v in enumerate(eqn.outputs):
+            name_ = w.define(v, w.buffer(v), view=False)
+            if k in inplace:
+                ins[inplace[k]] = name_  # the donated buffer holds the input's values
+            else:
+                outs.append(name_)
         w.emit(f"{kname}({', '.join(ins + outs)})")
     elif name == "broadcast_in_dim":
         x = eqn.inputs[0]
@@ -359,7 +374,9 @@ class CompiledGraph:
                                  if isinstance(a, Literal)]
         self._donations = [(k, graph.inputs[k].ttype) for k in writer.donations]
         self._pool: list[list[np.ndarray]] = []  # idle workspaces (one per concurrent call)
-        self._run = self._call_entry if self.plan.slots or self._donations else self._call_plain
+        self._preallocated = [(v.ttype.shape, v.ttype.dtype) for v in self.plan.preallocated]
+        self._run = self._call_entry if self.plan.slots or self._donations or \
+            self._preallocated else self._call_plain
 
     def _call_plain(self, args):
         return self._finish(list(self._entry(*args, *self._consts)))
@@ -368,21 +385,23 @@ class CompiledGraph:
         pool = self._pool
         workspace = pool.pop() if pool else self.plan.new_workspace()
         try:
-            outs = self._entry(*args, *self._consts, *workspace, *self._donated(args))
+            outs = self._entry(*args, *self._consts, *workspace, *self._donated(args),
+                               *[np.empty(shape, dtype) for shape, dtype in self._preallocated])
         finally:
             pool.append(workspace)
         return self._finish(list(outs))
 
     def _donated(self, args) -> list[np.ndarray]:
-        """The donated arrays outputs are written into; a fresh array where one cannot be used
-        (read-only, not C-contiguous, or overlapping another argument)."""
+        """The donated arrays outputs are written into (kernels read the input from them too);
+        a C-contiguous copy where one cannot be used (read-only, not C-contiguous, or
+        overlapping another argument)."""
         buffers_ = []
         for k, t in self._donations:
             x = args[k]
             usable = type(x) is np.ndarray and x.flags.c_contiguous and x.flags.writeable and \
                 not any(j != k and np.may_share_memory(x, y) for j, y in enumerate(args)) and \
                 not any(np.may_share_memory(x, c) for c in self._consts)
-            buffers_.append(x if usable else np.empty(t.shape, t.dtype))
+            buffers_.append(x if usable else np.array(x, dtype=t.dtype, order="C"))
         return buffers_
 
     def _finish(self, outs):
