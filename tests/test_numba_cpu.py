@@ -47,15 +47,12 @@ def test_golden_entry_with_views_and_a_matmul():
     assert entry == '''\
 def entry(a0, a1, w0):
     t1 = np.transpose(a0, (1, 0))
-    t2 = np.ascontiguousarray(t1).reshape((1, 2, 3))
-    t3 = np.ascontiguousarray(a1).reshape((1, 3, 4))
-    t4 = w0.reshape((1, 2, 4))
-    _rt.matmul_blas(t2, t3, t4)
-    t5 = t4.reshape((2, 4))
-    t6 = np.empty((2, 4), np.float64)
-    _k0(t5, t6)
-    t7 = t6[::-1, :,]
-    return (t7.copy(),)'''
+    t2 = w0.reshape((2, 4))
+    _rt.matmul_blas_2d(t1, a1, t2)
+    t3 = np.empty((2, 4), np.float64)
+    _k0(t2, t3)
+    t4 = t3[::-1, :,]
+    return (t4.copy(),)'''
 
 
 def test_parallel_loops_above_the_threshold(rng):

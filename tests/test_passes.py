@@ -23,7 +23,7 @@ def prim_names(graph):
 
 
 def test_stage_names_and_golden_dumps_for_a_gradient():
-    assert STAGES == ("traced", "simplify", "cse", "dce", "fused")
+    assert STAGES == ("traced", "simplify", "cse", "layout", "dce", "fused")
     lowered = tracejit.compile(tracejit.grad(lambda x: tnp.tanh(x).sum())).lower(np.ones(2))
     assert lowered.as_text("dce") == """\
 graph <lambda>(a:f64[2]) {
@@ -61,6 +61,17 @@ def test_compositions_and_strength_reduction():
     names = prim_names(graph)
     assert names.count("transpose") == 0 and names.count("pow") == 0 and "mul" in names
     assert names.count("broadcast_in_dim") == 1 and names.count("reshape") <= 2
+
+
+def test_a_transposed_product_is_the_product_of_the_swapped_operands(rng):
+    a, b = rng.normal(size=(3, 2)), rng.normal(size=(2, 4))
+    graph = stages(lambda a, b: (a @ b).T * 2.0, a, b)["dce"]
+    assert prim_names(graph) == ["dot_general", "broadcast_in_dim", "mul"]
+    assert graph.eqns[0].inputs == [graph.inputs[1], graph.inputs[0]]
+    np.testing.assert_allclose(evaluate(graph, [a, b])[0], (a @ b).T * 2.0, rtol=1e-14)
+    # A product read elsewhere too stays as it is: one matmul, not two.
+    kept = stages(lambda a, b: ((a @ b).T, a @ b), a, b)["dce"]
+    assert prim_names(kept).count("dot_general") == 1
 
 
 def test_constant_folding():

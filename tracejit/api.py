@@ -114,7 +114,7 @@ class Lowered:
         return self.stages["traced"]
 
     def as_text(self, stage: str = "traced") -> str:
-        """The IR at ``stage``: traced, simplify, cse, dce, and fused for code generators."""
+        """The IR at ``stage``: traced, simplify, cse, layout, dce, and fused for code generators."""
         if stage not in self.stages:
             raise ValueError(f"unknown stage {stage!r}; stages here: {', '.join(self.stages)}")
         return str(self.stages[stage])

@@ -305,10 +305,17 @@ def _emit_dot_general(w, eqn, ins, out):
     lf, rf = _free_axes(lhs.ndim, lc, lb), _free_axes(rhs.ndim, rc, rb)
     size = lambda t, axes: int(np.prod([t.shape[a] for a in axes], dtype=np.int64))  # noqa
     b, m, k, n = size(lhs, lb), size(lhs, lf), size(lhs, lc), size(rhs, rf)
+    dtype = out.ttype.dtype
+    if lhs.ndim == rhs.ndim == 2 and not lb and dtype in (np.float32, np.float64):
+        # A plain matrix product: operands as they are, or as transposed views.
+        a2 = ins[0] if tuple(lf + lc) == (0, 1) else f"np.transpose({ins[0]})"
+        b2 = ins[1] if tuple(rc + rf) == (0, 1) else f"np.transpose({ins[1]})"
+        o2 = w.define(out, w.buffer(out), view=False)
+        w.emit(f"_rt.matmul_blas_2d({a2}, {b2}, {o2})")
+        return
     a3, b3, o3 = w.fresh(), w.fresh(), w.fresh()
     w.emit(f"{a3} = {_arranged(ins[0], lb + lf + lc)}.reshape(({b}, {m}, {k}))")
     w.emit(f"{b3} = {_arranged(ins[1], rb + rc + rf)}.reshape(({b}, {k}, {n}))")
-    dtype = out.ttype.dtype
     w.emit(f"{o3} = {w.buffer(out, (b, m, n))}")
     helper = "matmul_blas" if dtype in (np.float32, np.float64) else "matmul_loops"
     w.emit(f"_rt.{helper}({a3}, {b3}, {o3})")

@@ -84,6 +84,17 @@ def matmul_blas(a3, b3, out3):
         np.matmul(a3, b3, out=out3)
 
 
+@njit(error_model="numpy", cache=False)
+def matmul_blas_2d(a, b, out):
+    """One matmul of float32/float64 matrices, each C- or F-ordered (a transposed operand is
+    passed as the view it is: BLAS reads it transposed, no copy); any other layout is made
+    contiguous first, since NumPy's matmul does not use BLAS on it."""
+    with objmode():
+        a = a if a.flags.c_contiguous or a.flags.f_contiguous else np.ascontiguousarray(a)
+        b = b if b.flags.c_contiguous or b.flags.f_contiguous else np.ascontiguousarray(b)
+        np.matmul(a, b, out=out)
+
+
 @njit(**_OPTIONS)
 def matmul_loops(a3, b3, out3):
     """Batched matmul for integer and bool dtypes (BLAS has none), accumulating in the output

@@ -41,6 +41,7 @@ def simplify(graph: Graph) -> Graph:
     def step(eqn, inputs):
         (out,) = eqn.outputs
         result = _simplify(eqn, inputs, out, constant, producers)
+
         if result is None:
             result = with_inputs(eqn, inputs)
         if isinstance(result, Eqn):
