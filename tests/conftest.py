@@ -5,6 +5,15 @@ os.environ.setdefault("TRACEJIT_VERIFY", "1")
 # Tests check what compiled code computes, not how fast: Numba's unoptimised code generation
 # compiles about a third faster, which is most of the suite's time on the numba_cpu backend.
 os.environ.setdefault("NUMBA_OPT", "0")
+# The compile cache goes to a temporary folder, shared by the xdist workers (they inherit the
+# environment), removed when the controlling process exits.
+if "TRACEJIT_CACHE_DIR" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+    _cache_dir = tempfile.mkdtemp(prefix="tracejit-test-cache-")
+    os.environ["TRACEJIT_CACHE_DIR"] = _cache_dir
+    atexit.register(shutil.rmtree, _cache_dir, True)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -48,7 +48,7 @@ def test_golden_entry_with_views_and_a_matmul():
 def entry(a0, a1, w0):
     t1 = np.transpose(a0, (1, 0))
     t2 = w0.reshape((2, 4))
-    _rt.matmul_blas_2d(t1, a1, t2)
+    _blas.gemm_f64(_blas.readable(t1), _blas.readable(a1), t2)
     t3 = np.empty((2, 4), np.float64)
     _k0(t2, t3)
     t4 = t3[::-1, :,]

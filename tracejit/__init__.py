@@ -12,6 +12,7 @@
 from . import config
 from . import numpy  # noqa: F401  (attaches NumPy's operators and protocols to tracers)
 from .api import Compiled, Lowered, compile, make_ir
+from .cache import clear_cache
 from .errors import IRVerificationError, TracerConversionError
 from .ir import Graph, TensorType, verify
 from .tracing import UnexpectedTracerError
@@ -22,6 +23,7 @@ from .transforms.check import check_grads
 __version__ = "0.1.0"
 
 __all__ = ["Compiled", "Graph", "IRVerificationError", "Lowered", "TensorType",
-           "TracerConversionError", "UnexpectedTracerError", "check_grads", "compile", "config",
+           "TracerConversionError", "UnexpectedTracerError", "check_grads", "clear_cache", "compile",
+           "config",
            "custom_vjp", "grad", "hessian", "jacfwd", "jacrev", "jvp", "make_ir", "stop_gradient",
            "value_and_grad", "verify", "vjp"]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
-from . import config, dtypes, pytree
+from . import config, dtypes, pytree, recompile
 from .backends import get_backend
 from .errors import at_user_line
 from .ir import Graph, TensorType, verify
@@ -136,6 +137,9 @@ class Compiled:
         self.static_argnums, self.static_argnames = _static_sets(fun, static_argnums,
                                                                  static_argnames)
         self.donate_argnums = _donate_set(donate_argnums, self.static_argnums, fun)
+        self._hits = 0
+        self._seen: list = []  # every signature traced, in order
+        self._stats: list[dict] = []  # per signature: times of trace, passes, codegen, ...
         self._entries: dict[Any, _Entry] = {}
         self._fast: dict[tuple, _Entry] = {}  # (shape, dtype) per positional ndarray -> entry
         functools.update_wrapper(self, fun, updated=())  # never merge fun's __dict__ in
@@ -168,7 +172,7 @@ class Compiled:
         keys = tuple(_leaf_key(leaf) for leaf in leaves)
         if not all(_leaf_ok(leaf, k) for leaf, k in zip(leaves, keys)):
             for leaf, key, path in zip(leaves, keys, pytree.leaf_paths(treedef)):
-                _check_leaf(leaf, key, _pretty_path(path), self._name)
+                _check_leaf(leaf, key, recompile.pretty_path(path), self._name)
         return (treedef, keys, statics), leaves
 
     # --- tracing -------------------------------------------------------------------------------
@@ -193,18 +197,32 @@ class Compiled:
             verify(graph)
         return graph, out_tree[0]
 
-    def _entry(self, args, kwargs) -> tuple[_Entry, tuple, list]:
+    def _entry(self, args, kwargs) -> tuple[_Entry, tuple, list, bool]:
+        """(entry, key, leaves, whether this call traced it)."""
         key, leaves = self._signature(args, kwargs)
         entry = self._entries.get(key)
-        if entry is None:
-            graph, out_tree = self._trace(key, len(args))
-            backend = get_backend(self.backend)
-            stages, report = run_pipeline(graph, fusion=getattr(backend, "NEEDS_FUSION", False))
-            donate = self._donated_leaves(key)
-            run = backend.compile_graph(list(stages.values())[-1], donate=donate)
-            self._warn_unused_donations(key, getattr(run, "unused_donations", ()))
-            entry = self._entries[key] = _Entry(stages, out_tree, run, report)
-        return entry, key, leaves
+        if entry is not None:
+            return entry, key, leaves, False
+        where = recompile.function_location(self.fun)
+        if config.get("explain_cache_misses"):
+            recompile.explain_miss(self._name, self._seen, key)
+        if not self._seen:
+            recompile.note_new_function(self.fun, where)
+        self._seen.append(key)
+        recompile.warn_if_retracing(self._name, self._seen, where)
+        started = time.perf_counter()
+        graph, out_tree = self._trace(key, len(args))
+        traced = time.perf_counter()
+        backend = get_backend(self.backend)
+        stages, report = run_pipeline(graph, fusion=getattr(backend, "NEEDS_FUSION", False))
+        passed = time.perf_counter()
+        donate = self._donated_leaves(key)
+        run = backend.compile_graph(list(stages.values())[-1], donate=donate)
+        self._warn_unused_donations(key, getattr(run, "unused_donations", ()))
+        entry = self._entries[key] = _Entry(stages, out_tree, run, report)
+        self._stats.append({"signature": recompile.describe(key), "trace": traced - started,
+                            "passes": passed - traced, "run": run})
+        return entry, key, leaves, True
 
     def _donated_leaves(self, key) -> frozenset:
         """Indices of the flat inputs that belong to donated positional arguments."""
@@ -218,7 +236,7 @@ class Compiled:
     def _warn_unused_donations(self, key, unused) -> None:
         if unused:
             paths = pytree.leaf_paths(key[0])
-            names = ", ".join(_pretty_path(paths[j]) for j in unused)
+            names = ", ".join(recompile.pretty_path(paths[j]) for j in unused)
             warnings.warn(f"{self._name}: donated {names} cannot be reused: no output of the same "
                           "shape and dtype is computed elementwise from it after its last use; "
                           "the call allocates instead", stacklevel=4)
@@ -231,33 +249,50 @@ class Compiled:
             fast_key = tuple((a.shape, a.dtype) if type(a) is np.ndarray else None for a in args)
             entry = self._fast.get(fast_key)
             if entry is not None:
+                self._hits += 1
                 return pytree.unflatten(entry.out_tree, entry.run(list(args)))
-        entry, key, leaves = self._entry(args, kwargs)
+        entry, key, leaves, traced = self._entry(args, kwargs)
         if fast_key is not None and None not in fast_key and \
                 not any(isinstance(leaf, Tracer) for leaf in leaves):
             self._fast[fast_key] = entry
         if any(isinstance(leaf, Tracer) for leaf in leaves):
             # Inside another trace (a compile, a grad): inline this function's graph there.
             return pytree.unflatten(entry.out_tree, eval_graph(entry.optimized, leaves))
+        self._hits += not traced
         runtime = [_to_runtime(leaf, k) for leaf, k in zip(leaves, key[1])]
-        return pytree.unflatten(entry.out_tree, entry.run(runtime))
+        outs = entry.run(runtime)
+        if traced and config.get("log_compiles"):
+            recompile.log_compile(self._name, key, self.compile_stats()[-1])
+        return pytree.unflatten(entry.out_tree, outs)
+
+    def cache_info(self) -> recompile.CacheInfo:
+        """Calls served by a signature seen before, traces, compiles, disk-cache loads, and
+        every signature seen (see ``tracejit/recompile.py``)."""
+        runs = [s["run"] for s in self._stats]
+        loads = sum("load" in getattr(r, "timings", {}) for r in runs)
+        compiles = sum("numba" in getattr(r, "timings", {}) for r in runs)
+        return recompile.CacheInfo(self._hits, len(self._seen), len(self._seen), compiles, loads,
+                                   [recompile.describe(k) for k in self._seen])
+
+    def compile_stats(self) -> list[dict]:
+        """Per signature compiled, the seconds spent: ``trace``, ``passes``, ``codegen``
+        (generating the source), ``numba`` (Numba's typing and LLVM) or ``load`` (from the disk
+        cache), and their ``total``. Backend times appear after the signature's first call."""
+        result = []
+        for s in self._stats:
+            times = {"signature": s["signature"], "trace": s["trace"], "passes": s["passes"]}
+            times.update(getattr(s["run"], "timings", {}))
+            times["total"] = sum(v for v in times.values() if isinstance(v, float))
+            result.append(times)
+        return result
 
     def lower(self, *args, **kwargs) -> Lowered:
         """Trace (or reuse the trace) for these arguments without running; inspect the result."""
-        entry, _, _ = self._entry(args, kwargs)
+        entry, _, _, _ = self._entry(args, kwargs)
         return Lowered(entry, self.backend)
 
     def __repr__(self) -> str:
         return f"<tracejit.compile({self._name}) backend={self.backend}>"
-
-
-def _pretty_path(path: str) -> str:
-    # Paths come as "[0][i]..." over (args, kwargs): show args[i] / kwargs['k'].
-    if path.startswith("[0]"):
-        return "args" + path[3:]
-    if path.startswith("[1]"):
-        return "kwargs" + path[3:]
-    return path
 
 
 def _hashable_static(value, what: str, fname: str):

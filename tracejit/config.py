@@ -44,6 +44,20 @@ SETTINGS = {s.name: s for s in (
             "numba_cpu: the same threshold for graphs that call BLAS (matmul), whose own "
             "threads need the cores: a parallel kernel right after a threaded BLAS call fights "
             "its spinning threads; 0 turns parallel loops off in such graphs"),
+    Setting("cache", "TRACEJIT_CACHE", _bool, True,
+            "numba_cpu: keep compiled code on disk, so a new process loads it instead of "
+            "compiling (see tracejit/cache.py); 0 turns it off"),
+    Setting("cache_dir", "TRACEJIT_CACHE_DIR", str, "",
+            "where the compile cache lives (empty: $XDG_CACHE_HOME/tracejit or "
+            "~/.cache/tracejit)"),
+    Setting("retrace_warning", "TRACEJIT_RETRACE_WARNING", int, 8,
+            "warn when one compiled function has been traced this many times, naming the "
+            "argument whose shape, dtype or static value keeps changing; 0 never warns"),
+    Setting("explain_cache_misses", "TRACEJIT_EXPLAIN_CACHE_MISSES", _bool, False,
+            "on every retrace, print what differs from the nearest signature seen before"),
+    Setting("log_compiles", "TRACEJIT_LOG_COMPILES", _bool, False,
+            "print one line per compile: the signature and the time in tracing, passes, code "
+            "generation, Numba, and loading from the disk cache"),
     Setting("verify", "TRACEJIT_VERIFY", _bool, False,
             "run the IR verifier on every traced graph (the test suite turns it on)"),
 )}

@@ -18,18 +18,31 @@ Graphs containing float16 (which Numba cannot load or store) run on the interpre
 """
 from __future__ import annotations
 
+import sys
 import threading
+import types
+import time
 
 import numpy as np
 
-from .. import config
+from .. import cache, config
 from ..ir import Graph, Literal, Var
 from . import buffers, codegen
 from . import interpreter
 
 NEEDS_FUSION = True
-_kernel_cache: dict[str, object] = {}  # kernel source text -> compiled Numba dispatcher
-_cache_lock = threading.Lock()
+# In memory, by module name (which is the content hash): one compiled dispatcher per distinct
+# kernel or entry source in the process, shared by every graph and every compiled function.
+_kernel_cache: dict[str, object] = {}
+_entry_cache: dict[str, object] = {}
+_cache_lock = threading.RLock()
+
+_KERNEL_HEADER = """\
+import numpy as np
+from numba import prange
+from tracejit.backends import vector_math as _vm
+
+"""
 
 
 def _numba():
@@ -37,20 +50,45 @@ def _numba():
     return numba
 
 
-def compiled_kernel(source: codegen.KernelSource, reduce: bool, parallel: bool):
-    key = f"{reduce}:{parallel}:{source.text}"
+def _cacheable(kind: str) -> bool:
+    """Unoptimised builds (NUMBA_OPT=0) link kernels into entries in a way Numba will not cache
+    (it reports "dynamic globals"), so entries are not offered to its cache there; kernels are."""
+    from numba.core import config as numba_config
+    return kind == "kernel" or int(numba_config.OPT) != 0
+
+
+def _load(kind: str, text: str, options: dict, memo: dict):
+    """The Numba dispatcher for the function ``kind`` defined by module ``text`` (from memory,
+    or compiled from its module file in the disk cache, whose machine code Numba reuses)."""
+    canonical = sorted((k, sorted(v) if isinstance(v, set) else v) for k, v in options.items())
+    name = f"{kind}_{cache.key(text, repr(canonical))}"  # (set order varies per process)
     with _cache_lock:
-        fn = _kernel_cache.get(key)
+        fn = memo.get(name)
         if fn is None:
-            numba = _numba()
-            from . import vector_math
-            namespace = {"np": np, "prange": numba.prange, "_vm": vector_math}
-            exec(compile(source.text, f"<tracejit kernel {source.name}>", "exec"), namespace)
-            fastmath = {"reassoc", "contract"} if reduce else {"contract"}
-            fn = numba.njit(error_model="numpy", nogil=True, fastmath=fastmath,
-                            parallel=parallel)(namespace[source.name])
-            _kernel_cache[key] = fn
+            _numba()
+            path = cache.module_file(name, text)
+            # A real module, registered in sys.modules: Numba's cached code refers to its
+            # function's module by name, and finds it there in the next process too.
+            module = types.ModuleType(f"tracejit_generated_{name}")
+            module.__file__ = path or f"<tracejit {name}>"
+            sys.modules[module.__name__] = module
+            exec(compile(text, module.__file__, "exec"), module.__dict__)
+            fn = cache.jit(getattr(module, kind), cached=path is not None and _cacheable(kind),
+                           **options)
+            fn.tracejit_name = name
+            memo[name] = fn
         return fn
+
+
+def compiled_kernel(source: codegen.KernelSource, reduce: bool, parallel: bool):
+    options = {"error_model": "numpy", "nogil": True, "parallel": parallel,
+               "fastmath": {"reassoc", "contract"} if reduce else {"contract"}}
+    return _load("kernel", _KERNEL_HEADER + source.text, options, _kernel_cache)
+
+
+def kernel_by_name(name: str):
+    """A kernel compiled in this process, by module name (entry modules import them so)."""
+    return _kernel_cache[name]
 
 
 def _tuple(values) -> str:
@@ -297,7 +335,8 @@ def _emit_indexing(w, eqn, ins, out):
 
 
 def _emit_dot_general(w, eqn, ins, out):
-    """Batched matmul: operands arranged as (batch, m, k) and (batch, k, n), then BLAS."""
+    """Matrix products through BLAS (``blas.py``): two matrices as they are (transposes are
+    views); batched ones arranged as (batch, m, k) and (batch, k, n); integers by loops."""
     w.globals["_rt"] = _runtime()
     from ..primitives.reductions import _free_axes
     lhs, rhs = (a.ttype for a in eqn.inputs)
@@ -306,20 +345,30 @@ def _emit_dot_general(w, eqn, ins, out):
     size = lambda t, axes: int(np.prod([t.shape[a] for a in axes], dtype=np.int64))  # noqa
     b, m, k, n = size(lhs, lb), size(lhs, lf), size(lhs, lc), size(rhs, rf)
     dtype = out.ttype.dtype
-    if lhs.ndim == rhs.ndim == 2 and not lb and dtype in (np.float32, np.float64):
-        # A plain matrix product: operands as they are, or as transposed views.
+    float_kind = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}.get(np.dtype(dtype))
+    if lhs.ndim == rhs.ndim == 2 and not lb and float_kind:
+        # A plain matrix product: operands as they are, or as transposed views (blas.py).
+        w.globals["_blas"] = _blas()
         a2 = ins[0] if tuple(lf + lc) == (0, 1) else f"np.transpose({ins[0]})"
         b2 = ins[1] if tuple(rc + rf) == (0, 1) else f"np.transpose({ins[1]})"
         o2 = w.define(out, w.buffer(out), view=False)
-        w.emit(f"_rt.matmul_blas_2d({a2}, {b2}, {o2})")
+        w.emit(f"_blas.gemm_{float_kind}(_blas.readable({a2}), _blas.readable({b2}), {o2})")
         return
     a3, b3, o3 = w.fresh(), w.fresh(), w.fresh()
     w.emit(f"{a3} = {_arranged(ins[0], lb + lf + lc)}.reshape(({b}, {m}, {k}))")
     w.emit(f"{b3} = {_arranged(ins[1], rb + rc + rf)}.reshape(({b}, {k}, {n}))")
     w.emit(f"{o3} = {w.buffer(out, (b, m, n))}")
-    helper = "matmul_blas" if dtype in (np.float32, np.float64) else "matmul_loops"
-    w.emit(f"_rt.{helper}({a3}, {b3}, {o3})")
+    if float_kind:
+        w.globals["_blas"] = _blas()
+        w.emit(f"_blas.gemm_batched_{float_kind}({a3}, {b3}, {o3})")
+    else:
+        w.emit(f"_rt.matmul_loops({a3}, {b3}, {o3})")
     w.define(out, f"{o3}.reshape({_tuple(out.ttype.shape)})", view=False)
+
+
+def _blas():
+    from . import blas
+    return blas
 
 
 def _vector_math_overrides():
@@ -356,9 +405,11 @@ class CompiledGraph:
     def __init__(self, graph: Graph, donate=frozenset()):
         """``graph`` is the fused graph (the pipeline's last stage); ``donate`` holds the indices
         of inputs whose buffers outputs may reuse."""
+        started = time.perf_counter()
         self.fused = graph
         self.note = None
         self.unused_donations = sorted(donate)
+        self.timings: dict[str, float] = {}  # codegen, then numba or load (at the first call)
         if _uses_float16(graph):
             self.note = "float16 is not supported by Numba: this graph runs on the interpreter"
             self.entry_source, self.kernel_sources = "", []
@@ -373,17 +424,44 @@ class CompiledGraph:
             _emit(writer, eqn, threshold)
         self.entry_source = writer.source()
         self.kernel_sources = writer.kernel_sources
-        namespace = dict(writer.globals)
-        exec(compile(self.entry_source, f"<tracejit entry {graph.name}>", "exec"), namespace)
-        self._entry = _numba().njit(error_model="numpy")(namespace["entry"])
+        header = ["import numpy as np",
+                  "from tracejit.backends import numba_runtime as _rt",
+                  "from tracejit.backends import blas as _blas",
+                  "from tracejit.backends.numba_cpu import kernel_by_name as _kernel", ""]
+        header += [f"{k} = _kernel({fn.tracejit_name!r})" for k, fn in writer.globals.items()
+                   if k.startswith("_k")]
+        self._entry = _load("entry", "\n".join(header) + "\n\n" + self.entry_source,
+                            {"error_model": "numpy"}, _entry_cache)
         self._consts = [value for _, value in graph.consts]
         self._literal_outputs = [(k, a) for k, a in enumerate(graph.outputs)
                                  if isinstance(a, Literal)]
         self._donations = [(k, graph.inputs[k].ttype) for k in writer.donations]
         self._pool: list[list[np.ndarray]] = []  # idle workspaces (one per concurrent call)
         self._preallocated = [(v.ttype.shape, v.ttype.dtype) for v in self.plan.preallocated]
-        self._run = self._call_entry if self.plan.slots or self._donations or \
+        self._call = self._call_entry if self.plan.slots or self._donations or \
             self._preallocated else self._call_plain
+        self._run = self._first_call
+        self.timings["codegen"] = time.perf_counter() - started
+
+    def _first_call(self, args):
+        """Compile (or load from the disk cache) for these argument types, timed; then run."""
+        if self._call == self._call_entry:
+            workspace = self.plan.new_workspace()
+            self._pool.append(workspace)
+            extras = [*workspace, *self._donated(args),
+                      *[np.empty(shape, dtype) for shape, dtype in self._preallocated]]
+        else:
+            extras = []
+        numba = _numba()
+        signature = tuple(numba.typeof(a) for a in (*args, *self._consts, *extras))
+        loaded_before = sum(self._entry.stats.cache_hits.values())
+        started = time.perf_counter()
+        self._entry.compile(signature)
+        elapsed = time.perf_counter() - started
+        loaded = sum(self._entry.stats.cache_hits.values()) > loaded_before
+        self.timings["load" if loaded else "numba"] = elapsed
+        self._run = self._call
+        return self._call(args)
 
     def _call_plain(self, args):
         return self._finish(list(self._entry(*args, *self._consts)))

@@ -6,7 +6,7 @@ reshapes), so one compiled helper serves every rank; Numba specialises them per 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, objmode
+from numba import njit
 
 _OPTIONS = {"error_model": "numpy", "nogil": True, "cache": False}
 
@@ -70,29 +70,6 @@ def scatter_add_rows(base2, lin, updates2):
     for b in range(lin.shape[0]):
         for j in range(base2.shape[1]):
             base2[lin[b], j] = base2[lin[b], j] + updates2[b, j]
-
-
-@njit(error_model="numpy", cache=False)  # no nogil: it briefly holds the GIL for NumPy
-def matmul_blas(a3, b3, out3):
-    """Batched matmul of float32/float64 through NumPy's BLAS. Never inside prange.
-
-    Numba's own np.dot calls the OpenBLAS that SciPy ships, a second thread pool beside
-    NumPy's; the two fought (an MLP step ran 2-3x slower than on NumPy). Leaving compiled code
-    for NumPy's matmul costs a few microseconds and keeps one BLAS in the process.
-    """
-    with objmode():
-        np.matmul(a3, b3, out=out3)
-
-
-@njit(error_model="numpy", cache=False)
-def matmul_blas_2d(a, b, out):
-    """One matmul of float32/float64 matrices, each C- or F-ordered (a transposed operand is
-    passed as the view it is: BLAS reads it transposed, no copy); any other layout is made
-    contiguous first, since NumPy's matmul does not use BLAS on it."""
-    with objmode():
-        a = a if a.flags.c_contiguous or a.flags.f_contiguous else np.ascontiguousarray(a)
-        b = b if b.flags.c_contiguous or b.flags.f_contiguous else np.ascontiguousarray(b)
-        np.matmul(a, b, out=out)
 
 
 @njit(**_OPTIONS)
