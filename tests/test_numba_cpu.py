@@ -94,6 +94,10 @@ def test_one_entry_per_signature_and_kernels_shared_by_source():
     g = numba_jit(lambda y: tnp.sin(y) * 3.5)
     g(np.ones(9))
     assert len(numba_cpu._kernel_cache) == before
+    h = numba_jit(lambda y: tnp.sin(y) * -0.25)  # another constant: a parameter, same kernel
+    assert_same(h(np.arange(4.0)), np.sin(np.arange(4.0)) * -0.25)
+    assert len(numba_cpu._kernel_cache) == before
+    assert "_k0(a0, t1, np.float64(-0.25))" in h.lower(np.ones(4)).kernel_source()
 
 
 def test_full_reductions_run_in_parallel_chunks(rng):

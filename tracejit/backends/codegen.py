@@ -4,7 +4,10 @@ A kernel's body graph (from the fusion pass) becomes straight-line scalar code, 
 per equation, from each primitive's registry ``scalar`` expression. Every value is cast to its
 exact dtype after each operation (``np.int32(a * b)``), so integer wrap-around and float32
 rounding are NumPy's even where the host language would widen. Operands broadcast into the
-kernel are read through index arithmetic: a dimension of size 1 is indexed with 0.
+kernel are read through index arithmetic: a dimension of size 1 is indexed with 0. Loop bounds
+come from the arrays and scalar constants are parameters (``c0, c1, ...`` after the outputs),
+so kernels that differ only in sizes or constants have one source text: one compiled function
+in memory and one module in the disk cache.
 
     elementwise kernel over shape (n0, n1):          reduce kernel over axes (1,):
         for i0 in range(n0):                             for i0 in range(n0):
@@ -62,12 +65,14 @@ def scalar_statement(eqn, args: list[str], overrides=None) -> str:
 
 
 class KernelSource:
-    """Source text of one kernel function; ``parallel`` when its outer loop is a prange."""
+    """Source text of one kernel function; ``parallel`` when its outer loop is a prange;
+    ``constants``: the code of the scalar constants the caller passes after the outputs."""
 
-    def __init__(self, name: str, text: str, parallel: bool = False):
+    def __init__(self, name: str, text: str, parallel: bool = False, constants=()):
         self.name = name
         self.text = text
         self.parallel = parallel
+        self.constants = list(constants)
 
 
 def _index(ndim: int, dims=None, shape=None, out_shape=None) -> str:
@@ -217,8 +222,10 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
         key = (lit.ttype.dtype.str, repr(lit.value.item()))
         if key not in constants:
             constants[key] = f"c{len(constants)}"
-            constants_code[constants[key]] = literal_code(lit)
+            constant_values.append(literal_code(lit))
         return constants[key]
+
+    constant_values: list[str] = []  # passed in, so kernels differing only in them are one
 
     constants_code: dict[str, str] = {}
     full_index = _index(len(space))
@@ -428,12 +435,13 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
                                               f"{row_name[id(v)]}")
 
     args = [f"in{k}" for k in range(len(body.inputs))] + \
-        [n for k, n in enumerate(out_names) if k not in inplace]
+        [n for k, n in enumerate(out_names) if k not in inplace] + \
+        [f"c{k}" for k in range(len(constant_values))]
     lines = [f"def {name}({', '.join(args)}):"]
     lines += [f"    {n} = {code}" for n, code in constants_code.items()]
     lines += [f"    n{d} = {_shape_source(body, space, d)}" for d in range(len(space))]
     lines += body_lines or ["    pass"]
-    return KernelSource(name, "\n".join(lines) + "\n", parallel)
+    return KernelSource(name, "\n".join(lines) + "\n", parallel, constant_values)
 
 
 def _shape_source(body, space, d) -> str:

@@ -209,7 +209,7 @@ def _emit(w: _EntryWriter, eqn, threshold: int):
                 ins[inplace[k]] = name_  # the donated buffer holds the input's values
             else:
                 outs.append(name_)
-        w.emit(f"{kname}({', '.join(ins + outs)})")
+        w.emit(f"{kname}({', '.join(ins + outs + source.constants)})")
     elif name == "broadcast_in_dim":
         x = eqn.inputs[0]
         expanded = [1] * len(shape)
