@@ -138,7 +138,7 @@ def test_the_cache_can_be_switched_off(cold_then_warm, tmp_path):
 
 
 def test_clear_cache_empties_the_folder(tmp_path):
-    with tracejit.config.override(cache_dir=str(tmp_path)):
+    with tracejit.config.override(cache=True, cache_dir=str(tmp_path)):
         tracejit.compile(lambda x: x * 3.5 - 1.25)(np.ones(3))
         assert list((tmp_path / "modules").glob("*.py"))
         tracejit.clear_cache()
@@ -149,7 +149,7 @@ def test_an_unwritable_cache_folder_warns_once_and_compiles_anyway(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache folder should be")
     cache._warned_unwritable.clear()
-    with tracejit.config.override(cache_dir=str(blocker)):
+    with tracejit.config.override(cache=True, cache_dir=str(blocker)):
         with pytest.warns(UserWarning, match="cannot write the compile cache"):
             out = tracejit.compile(lambda x: x * 4.5 + 0.5)(np.ones(2))
     np.testing.assert_array_equal(out, [5.0, 5.0])
