@@ -25,32 +25,22 @@ CHILD = textwrap.dedent('''
     import tracejit.numpy as tnp
     imported = time.perf_counter()
 
-    def gelu(x):
-        return 0.5 * x * (1.0 + tnp.tanh(0.7978845608 * (x + 0.044715 * x ** 3)))
-
-    def softmax(x):
-        e = tnp.exp(x - x.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
-
-    def mlp_loss(params, x, y):
-        h = tnp.tanh(x @ params["w1"] + params["b1"])
-        logits = h @ params["w2"] + params["b2"]
-        z = logits - logits.max(axis=1, keepdims=True)
-        logp = z - tnp.log(tnp.exp(z).sum(axis=1, keepdims=True))
-        return -(logp * y).sum() / x.shape[0]
+    sys.path.insert(0, sys.argv[2])
+    import workloads  # the benchmark workloads; imports neither Numba nor JAX
+    w = workloads.make(tnp, tracejit.grad)
 
     rng = np.random.default_rng(0)
     f32 = np.float32
     workload = sys.argv[1]
     if workload == "gelu":
-        fn, args = gelu, (rng.normal(size=1 << 16).astype(f32),)
+        fn, args = w.gelu, (rng.normal(size=1 << 16).astype(f32),)
     elif workload == "softmax":
-        fn, args = softmax, (rng.normal(size=(256, 512)).astype(f32),)
+        fn, args = w.softmax, (rng.normal(size=(256, 512)).astype(f32),)
     else:
         params = {"w1": rng.normal(size=(784, 512)).astype(f32), "b1": np.zeros(512, f32),
                   "w2": rng.normal(size=(512, 10)).astype(f32), "b2": np.zeros(10, f32)}
         y = np.eye(10, dtype=f32)[rng.integers(0, 10, 256)]
-        fn, args = tracejit.grad(mlp_loss), (params, rng.normal(size=(256, 784)).astype(f32), y)
+        fn, args = tracejit.grad(w.mlp_loss), (params, rng.normal(size=(256, 784)).astype(f32), y)
     compiled = tracejit.compile(fn)
     t0 = time.perf_counter()
     compiled(*args)
@@ -71,8 +61,9 @@ CHILD = textwrap.dedent('''
 def run(workload: str, folder: str) -> dict:
     env = dict(os.environ, TRACEJIT_CACHE_DIR=folder)
     env.pop("NUMBA_OPT", None)
-    done = subprocess.run([sys.executable, "-c", CHILD, workload], env=env, capture_output=True,
-                          text=True, check=True)
+    here = os.path.dirname(os.path.abspath(__file__))
+    done = subprocess.run([sys.executable, "-c", CHILD, workload, here], env=env,
+                          capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -33,6 +33,7 @@ import numpy as np
 
 import tracejit
 import tracejit.numpy as tnp
+import workloads
 from tracejit.backends import vector_math
 
 
@@ -51,50 +52,11 @@ def median_seconds(fn, *args, repeat=7, min_time=0.2):
     return statistics.median(times)
 
 
-# --- the workloads, written once with tnp (NumPy when not traced) -----------------------------
+# --- the workloads (benchmarks/workloads.py), on tracejit and as plain NumPy -----------------
 
-def gelu(x):
-    return 0.5 * x * (1.0 + tnp.tanh(0.7978845608 * (x + 0.044715 * x ** 3)))
-
-
-def bias_sigmoid(a, b, c):
-    return (a * b + c) / (1.0 + tnp.exp(-a))
-
-
-def softmax(x):
-    e = tnp.exp(x - x.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def layernorm(x):
-    mu = x.mean(axis=1, keepdims=True)
-    var = ((x - mu) ** 2).mean(axis=1, keepdims=True)
-    return (x - mu) / tnp.sqrt(var + 1e-5)
-
-
-def sum_of_squares(x):
-    return (x * x).sum()
-
-
-def adam(p, g, m, v, lr, t):
-    m = 0.9 * m + 0.1 * g
-    v = 0.999 * v + 0.001 * g * g
-    mhat = m / (1 - 0.9 ** t)
-    vhat = v / (1 - 0.999 ** t)
-    return p - lr * mhat / (tnp.sqrt(vhat) + 1e-8), m, v
-
-
-def mlp_loss(params, x, y):
-    h = tnp.tanh(x @ params["w1"] + params["b1"])
-    logits = h @ params["w2"] + params["b2"]
-    z = logits - logits.max(axis=1, keepdims=True)
-    logp = z - tnp.log(tnp.exp(z).sum(axis=1, keepdims=True))
-    return -(logp * y).sum() / x.shape[0]
-
-
-def mlp_step(params, x, y):
-    g = tracejit.grad(mlp_loss)(params, x, y)
-    return {k: params[k] - 0.01 * g[k] for k in params}
+_W = workloads.make(tnp, tracejit.grad)
+gelu, bias_sigmoid, softmax, layernorm = _W.gelu, _W.bias_sigmoid, _W.softmax, _W.layernorm
+sum_of_squares, adam, mlp_loss, mlp_step = _W.sum_of_squares, _W.adam, _W.mlp_loss, _W.mlp_step
 
 
 # --- hand-written Numba ----------------------------------------------------------------------
@@ -242,36 +204,7 @@ def jax_workloads():
     except ImportError:
         return None
 
-    def j_gelu(x):
-        return 0.5 * x * (1.0 + jnp.tanh(0.7978845608 * (x + 0.044715 * x ** 3)))
-
-    def j_bias_sigmoid(a, b, c):
-        return (a * b + c) / (1.0 + jnp.exp(-a))
-
-    def j_softmax(x):
-        e = jnp.exp(x - x.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
-
-    def j_layernorm(x):
-        mu = x.mean(axis=1, keepdims=True)
-        var = ((x - mu) ** 2).mean(axis=1, keepdims=True)
-        return (x - mu) / jnp.sqrt(var + 1e-5)
-
-    def j_adam(p, g, m, v, lr, t):
-        m = 0.9 * m + 0.1 * g
-        v = 0.999 * v + 0.001 * g * g
-        return p - lr * (m / (1 - 0.9 ** t)) / (jnp.sqrt(v / (1 - 0.999 ** t)) + 1e-8), m, v
-
-    def j_loss(params, x, y):
-        h = jnp.tanh(x @ params["w1"] + params["b1"])
-        logits = h @ params["w2"] + params["b2"]
-        z = logits - logits.max(axis=1, keepdims=True)
-        logp = z - jnp.log(jnp.exp(z).sum(axis=1, keepdims=True))
-        return -(logp * y).sum() / x.shape[0]
-
-    def j_step(params, x, y):
-        g = jax.grad(j_loss)(params, x, y)
-        return {k: params[k] - 0.01 * g[k] for k in params}
+    j = workloads.make(jnp, jax.grad)
 
     def timed(fn, donate=()):
         jitted = jax.jit(fn, donate_argnums=donate)
@@ -280,10 +213,10 @@ def jax_workloads():
             return jax.block_until_ready(jitted(*args))
         return run
 
-    return {"GELU": timed(j_gelu), "bias_sigmoid": timed(j_bias_sigmoid),
-            "softmax": timed(j_softmax), "layernorm": timed(j_layernorm),
-            "sum_of_squares": timed(lambda x: (x * x).sum()),
-            "adam": timed(j_adam, donate=(0, 2, 3)), "mlp": timed(j_step),
+    return {"GELU": timed(j.gelu), "bias_sigmoid": timed(j.bias_sigmoid),
+            "softmax": timed(j.softmax), "layernorm": timed(j.layernorm),
+            "sum_of_squares": timed(j.sum_of_squares),
+            "adam": timed(j.adam, donate=(0, 2, 3)), "mlp": timed(j.mlp_step),
             "plus": timed(lambda x: x + 1),
             "put": jax.device_put}
 

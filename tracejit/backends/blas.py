@@ -94,34 +94,27 @@ if DIRECT:
             return np.ascontiguousarray(x)
         return x
 
-    @njit(**_OPTIONS)
-    def gemm_f32(a, b, out):
-        """out (C-contiguous) = a @ b; a and b as ``readable`` returns them."""
-        m, k = a.shape
-        n = b.shape[1]
-        if m == 0 or n == 0:
-            return
-        if k == 0:
-            out[:] = 0
-            return
-        ta, lda = _layout(a)
-        tb, ldb = _layout(b)
-        _sgemm(_ROW_MAJOR, ta, tb, m, n, k, np.float32(1.0), a.ctypes.data, lda,
-               b.ctypes.data, ldb, np.float32(0.0), out.ctypes.data, max(1, n))
+    def _gemm(external, dtype):
+        one, zero = dtype(1.0), dtype(0.0)
 
-    @njit(**_OPTIONS)
-    def gemm_f64(a, b, out):
-        m, k = a.shape
-        n = b.shape[1]
-        if m == 0 or n == 0:
-            return
-        if k == 0:
-            out[:] = 0
-            return
-        ta, lda = _layout(a)
-        tb, ldb = _layout(b)
-        _dgemm(_ROW_MAJOR, ta, tb, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb, 0.0,
-               out.ctypes.data, max(1, n))
+        @njit(**_OPTIONS)
+        def gemm(a, b, out):
+            """out (C-contiguous) = a @ b; a and b as ``readable`` returns them."""
+            m, k = a.shape
+            n = b.shape[1]
+            if m == 0 or n == 0:
+                return
+            if k == 0:
+                out[:] = 0
+                return
+            ta, lda = _layout(a)
+            tb, ldb = _layout(b)
+            external(_ROW_MAJOR, ta, tb, m, n, k, one, a.ctypes.data, lda, b.ctypes.data, ldb,
+                     zero, out.ctypes.data, max(1, n))
+        return gemm
+
+    gemm_f32 = _gemm(_sgemm, np.float32)
+    gemm_f64 = _gemm(_dgemm, np.float64)
 
     @njit(**_OPTIONS)
     def gemm_batched_f32(a3, b3, out3):
