@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+import os
+
 import numpy as np
 import pytest
 
@@ -200,3 +202,23 @@ def test_unknown_backend_and_stage():
     lowered = tracejit.compile(lambda x: x + 1, backend="interpreter").lower(np.ones(2))
     with pytest.raises(ValueError, match="unknown stage 'fused'; stages here: traced, simplify"):
         lowered.as_text("fused")  # the interpreter does not fuse
+
+
+def test_tracing_errors_hide_tracejit_frames_unless_asked():
+    import traceback
+    import tracejit.errors
+
+    package = os.path.dirname(tracejit.errors.__file__)
+
+    def f(x, y):
+        return x + y  # the user's line
+
+    def frames(**settings):
+        with tracejit.config.override(**settings):
+            with pytest.raises(ValueError) as caught:
+                tracejit.compile(f, backend="interpreter")(np.ones(3), np.ones(4))
+        return [fr.filename for fr in traceback.extract_tb(caught.value.__traceback__)]
+
+    shown = frames()
+    assert shown[-1] == __file__ and not any(name.startswith(package) for name in shown)
+    assert any(name.startswith(package) for name in frames(traceback_filtering=False))

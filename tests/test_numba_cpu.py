@@ -16,12 +16,14 @@ def numba_jit(fn, **kw):
 def test_golden_generated_source():
     lowered = numba_jit(lambda x, b: (x * b).sum(axis=1)).lower(np.ones((4, 3), np.float32),
                                                              np.ones(3, np.float32))
-    assert lowered.kernel_source() == '''\
+    # (kernel_source() annotates each kernel with the user's lines that made it)
+    assert lowered.kernel_source().replace(__file__, "test.py") == '''\
 def entry(a0, a1):
     t1 = np.empty((4,), np.float32)
-    _k0(a0, a1, t1)
+    _k0(a0, a1, t1)  # test.py:17
     return (t1,)
 
+# _k0: from test.py:17
 def kernel(in0, in1, out0):
     n0 = in0.shape[0]
     n1 = in0.shape[1]
@@ -43,14 +45,14 @@ def kernel(in0, in1, out0):
 def test_golden_entry_with_views_and_a_matmul():
     lowered = numba_jit(lambda x, w: tnp.tanh(x.T @ w)[::-1]).lower(np.ones((3, 2)),
                                                                    np.ones((3, 4)))
-    entry = lowered.kernel_source().split("\n\n")[0]
+    entry = lowered.kernel_source().replace(__file__, "test.py").split("\n\n")[0]
     assert entry == '''\
 def entry(a0, a1, w0):
     t1 = np.transpose(a0, (1, 0))
     t2 = w0.reshape((2, 4))
     _blas.gemm_f64(_blas.readable(t1), _blas.readable(a1), t2)
     t3 = np.empty((2, 4), np.float64)
-    _k0(t2, t3)
+    _k0(t2, t3)  # test.py:46
     t4 = t3[::-1, :,]
     return (t4.copy(),)'''
 
@@ -152,3 +154,33 @@ def test_large_outputs_are_allocated_by_numpy_and_fresh_per_call(rng):
     assert first is not second
     assert_same(first, np.exp(x))
     assert_same(small, x[:10] * 2)
+
+
+def test_reductions_over_leading_axes_loop_over_rows_outside(rng):
+    # A bias gradient: the sum over the batch. Reduced axes outside, the contiguous kept axis
+    # inside, accumulator arrays: contiguous reads (the other order read columns).
+    x = rng.normal(size=(7, 5, 3)).astype(np.float32)
+    x[2, 1, 0] = np.nan
+    with tracejit.config.override(parallel_threshold=0):
+        f = numba_jit(lambda x: (x.sum(axis=0), x.max(axis=(0, 1)), (x * 2).mean(axis=0, keepdims=True),
+                                 x.min(axis=0) - x.sum(axis=0), tnp.tanh(x)))
+        source = f.lower(x).kernel_source()
+        assert "acc0 = np.full((n1, n2,), np.float64(0), np.float64)" in source
+        assert "acc0[i1, i2] = np.float64(acc0[i1, i2] + v0)" in source
+        assert_same(f(x), (x.sum(axis=0), x.max(axis=(0, 1)), (x * 2).mean(axis=0, keepdims=True),
+                           x.min(axis=0) - x.sum(axis=0), np.tanh(x)))
+
+
+def test_profile_times_every_kernel_of_the_calls_inside_it(rng):
+    f = numba_jit(lambda x, w: tnp.tanh(x @ w).sum(axis=0))
+    x, w = rng.normal(size=(6, 4)), rng.normal(size=(4, 3))
+    expected = f(x, w)
+    with tracejit.profile(show=False) as p:
+        for _ in range(3):
+            assert_same(f(x, w), expected)
+    rows = {what: calls for (_, what), (calls, _) in p.rows.items()}
+    assert rows.pop("(first profiled call: helpers compile)") == 1
+    assert rows.pop("gemm_f64") == 2
+    ((what, calls),) = rows.items()
+    assert what.startswith("_k0 reduce (6, 3) ") and calls == 2
+    assert "gemm_f64" in p.table() and "share" in p.table()

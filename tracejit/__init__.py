@@ -13,7 +13,8 @@ from . import config
 from . import numpy  # noqa: F401  (attaches NumPy's operators and protocols to tracers)
 from .api import Compiled, Lowered, compile, make_ir
 from .cache import clear_cache
-from .errors import IRVerificationError, TracerConversionError
+from .profiler import profile
+from .errors import CompileError, IRVerificationError, TracerConversionError
 from .ir import Graph, TensorType, verify
 from .tracing import UnexpectedTracerError
 from .transforms.autodiff import (custom_vjp, grad, hessian, jacfwd, jacrev, jvp, stop_gradient,
@@ -22,8 +23,8 @@ from .transforms.check import check_grads
 
 __version__ = "0.1.0"
 
-__all__ = ["Compiled", "Graph", "IRVerificationError", "Lowered", "TensorType",
+__all__ = ["CompileError", "Compiled", "Graph", "IRVerificationError", "Lowered", "TensorType",
            "TracerConversionError", "UnexpectedTracerError", "check_grads", "clear_cache", "compile",
-           "config",
+           "config", "profile",
            "custom_vjp", "grad", "hessian", "jacfwd", "jacrev", "jvp", "make_ir", "stop_gradient",
            "value_and_grad", "verify", "vjp"]

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import config, dtypes, pytree, recompile
+from . import config, debug, dtypes, errors, introspect, pytree, recompile
 from .backends import get_backend
 from .errors import at_user_line
 from .ir import Graph, TensorType, verify
@@ -90,25 +90,45 @@ class Lowered:
     """What a compiled function turns into for one signature: its graph at each stage, and for
     code-generating backends its fusion decisions, kernels and generated source."""
 
-    def __init__(self, entry: _Entry, backend: str):
+    def __init__(self, entry: _Entry, backend: str, name: str = "f"):
+        self.name = name
         self.stages = entry.stages
         self.backend = backend
         self.fusion_report = entry.report
         self._run = entry.run
 
     def kernels(self) -> list:
-        """The equations that run as kernels (fused kernels and other compute primitives)."""
-        from .passes.fusion import kernel_eqns
-        return kernel_eqns(self.stages.get("fused", self.stages["dce"]))
+        """One ``KernelInfo`` per kernel that runs: kind, iteration shape, the primitives
+        fused, bytes read and written, the user's lines (``tracejit/introspect.py``)."""
+        return introspect.kernels(self.stages.get("fused", self.stages["dce"]))
 
     def kernel_source(self) -> str:
-        """The generated source: the entry function, then every kernel it calls."""
+        """The generated source: the entry function, then every kernel it calls, each kernel
+        call and definition annotated with the user's lines its equations came from."""
         entry = getattr(self._run, "entry_source", None)
         if entry is None:
             raise ValueError(f"backend {self.backend!r} generates no source")
         note = getattr(self._run, "note", None)
-        parts = ([f"# {note}"] if note else []) + [entry] + list(self._run.kernel_sources)
+        where = [", ".join(k.lines) for k in self.kernels() if k.name.startswith("_k")]
+        lines = []
+        for line in entry.splitlines():
+            call = line.strip().split("(")[0]
+            if call.startswith("_k") and call[2:].isdigit() and int(call[2:]) < len(where) \
+                    and where[int(call[2:])]:
+                line += f"  # {where[int(call[2:])]}"
+            lines.append(line)
+        kernels = [(f"# _k{k}: from {where[k]}\n" if k < len(where) and where[k] else "") + text
+                   for k, text in enumerate(self._run.kernel_sources)]
+        parts = ([f"# {note}"] if note else []) + ["\n".join(lines) + "\n"] + kernels
         return "\n".join(parts)
+
+    def to_dot(self, stage: str = "fused") -> str:
+        """Graphviz DOT text of the graph at ``stage`` (fused kernels as clusters)."""
+        return introspect.to_dot(self.stages[stage if stage in self.stages else "dce"])
+
+    def dump(self, folder) -> str:
+        """Write every stage's IR, the generated source and a summary to ``folder``."""
+        return str(introspect.dump(self, folder, self.name))
 
     @property
     def graph(self) -> Graph:
@@ -204,7 +224,7 @@ class Compiled:
         if entry is not None:
             return entry, key, leaves, False
         where = recompile.function_location(self.fun)
-        if config.get("explain_cache_misses"):
+        if config.get("explain_cache_misses") or debug.level() >= 1:
             recompile.explain_miss(self._name, self._seen, key)
         if not self._seen:
             recompile.note_new_function(self.fun, where)
@@ -222,6 +242,9 @@ class Compiled:
         entry = self._entries[key] = _Entry(stages, out_tree, run, report)
         self._stats.append({"signature": recompile.describe(key), "trace": traced - started,
                             "passes": passed - traced, "run": run})
+        if debug.level() >= 2 or config.get("dump_dir"):
+            debug.after_trace(self._name, Lowered(entry, self.backend, self._name),
+                              recompile.describe(key))
         return entry, key, leaves, True
 
     def _donated_leaves(self, key) -> frozenset:
@@ -251,7 +274,12 @@ class Compiled:
             if entry is not None:
                 self._hits += 1
                 return pytree.unflatten(entry.out_tree, entry.run(list(args)))
-        entry, key, leaves, traced = self._entry(args, kwargs)
+        try:
+            entry, key, leaves, traced = self._entry(args, kwargs)
+        except Exception as e:
+            if config.get("traceback_filtering"):
+                e.with_traceback(errors.without_internal_frames(e.__traceback__))
+            raise
         if fast_key is not None and None not in fast_key and \
                 not any(isinstance(leaf, Tracer) for leaf in leaves):
             self._fast[fast_key] = entry
@@ -261,8 +289,11 @@ class Compiled:
         self._hits += not traced
         runtime = [_to_runtime(leaf, k) for leaf, k in zip(leaves, key[1])]
         outs = entry.run(runtime)
-        if traced and config.get("log_compiles"):
+        if traced and (config.get("log_compiles") or debug.level() >= 1):
             recompile.log_compile(self._name, key, self.compile_stats()[-1])
+        if traced and config.get("dump_dir"):
+            debug.after_first_run(self._name, Lowered(entry, self.backend, self._name),
+                                  self.compile_stats()[-1])
         return pytree.unflatten(entry.out_tree, outs)
 
     def cache_info(self) -> recompile.CacheInfo:
@@ -289,7 +320,7 @@ class Compiled:
     def lower(self, *args, **kwargs) -> Lowered:
         """Trace (or reuse the trace) for these arguments without running; inspect the result."""
         entry, _, _, _ = self._entry(args, kwargs)
-        return Lowered(entry, self.backend)
+        return Lowered(entry, self.backend, self._name)
 
     def __repr__(self) -> str:
         return f"<tracejit.compile({self._name}) backend={self.backend}>"

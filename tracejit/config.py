@@ -35,8 +35,13 @@ SETTINGS = {s.name: s for s in (
             "backend used when compile() names none: numba_cpu (fused kernels compiled with "
             "Numba) or interpreter (each primitive run by NumPy: no compile time)"),
     Setting("debug", "TRACEJIT_DEBUG", int, 0,
-            "diagnostics level; 1 warns about suspicious programs (e.g. a gradient that is zero "
-            "because the output does not depend on the input)"),
+            "what compiles print (tracejit/debug.py): 1 traces and compiles with timings (and "
+            "warnings about suspicious programs, e.g. a gradient that is zero because the "
+            "output does not depend on the input), 2 kernels, 3 fusion decisions, 4 generated "
+            "source, 5 the IR after every pass"),
+    Setting("dump_dir", "TRACEJIT_DUMP_DIR", str, "",
+            "write, for every compiled signature, a folder with the IR after each pass, the "
+            "generated source, the fusion decisions, a DOT picture and summary.json"),
     Setting("parallel_threshold", "TRACEJIT_PARALLEL_THRESHOLD", int, 1 << 18,
             "numba_cpu: kernels whose iteration space has at least this many elements run their "
             "outer loop with prange; 0 turns parallel loops off"),
@@ -58,6 +63,9 @@ SETTINGS = {s.name: s for s in (
     Setting("log_compiles", "TRACEJIT_LOG_COMPILES", _bool, False,
             "print one line per compile: the signature and the time in tracing, passes, code "
             "generation, Numba, and loading from the disk cache"),
+    Setting("traceback_filtering", "TRACEJIT_TRACEBACK_FILTERING", _bool, True,
+            "errors raised while tracing show the user's frames only (tracejit's own frames "
+            "hidden); 0 shows every frame, for debugging tracejit itself"),
     Setting("verify", "TRACEJIT_VERIFY", _bool, False,
             "run the IR verifier on every traced graph (the test suite turns it on)"),
 )}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import linecache
 import os
 import sys
+import types
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,20 @@ class SourceInfo:
 def _is_internal(filename: str) -> bool:
     path = os.path.abspath(filename)
     return path.startswith((_PACKAGE_DIR, _NUMPY_DIR)) or filename.startswith("<frozen")
+
+
+def without_internal_frames(tb):
+    """The traceback ``tb`` without tracejit's own frames (and NumPy's dispatch frames beneath
+    them), so an error raised while tracing ends at the user's line."""
+    frames = []
+    while tb is not None:
+        if not _is_internal(tb.tb_frame.f_code.co_filename):
+            frames.append(tb)
+        tb = tb.tb_next
+    result = None
+    for t in reversed(frames):
+        result = types.TracebackType(result, t.tb_frame, t.tb_lasti, t.tb_lineno)
+    return result
 
 
 def user_source_info() -> SourceInfo | None:
@@ -59,6 +74,11 @@ class TracerConversionError(TypeError):
     Shapes and dtypes are known while tracing, values are not: a Python ``if``/``while`` whose
     condition depends on an array's *values* cannot be recorded into a static graph.
     """
+
+
+class CompileError(RuntimeError):
+    """Numba could not compile generated code. The message names the kernel, the primitives
+    fused into it and the user's lines they came from; Numba's own message follows it."""
 
 
 class IRVerificationError(Exception):

@@ -114,6 +114,17 @@ class Graph:
     def __repr__(self) -> str:
         return f"<Graph {self.name}: {len(self.inputs)} inputs, {len(self.eqns)} eqns>"
 
+    def to_dot(self) -> str:
+        """Graphviz DOT text: a box per equation, types on edges, fused kernels as clusters."""
+        from .introspect import to_dot
+        return to_dot(self)
+
+    def render(self, path: str) -> str:
+        """Draw the graph to ``path`` (.svg/.png/.pdf); needs the ``graphviz`` package and
+        program (the ``viz`` extra)."""
+        from .introspect import render
+        return render(self, path)
+
 
 # --------------------------------------------------------------------------------------------
 # Text form

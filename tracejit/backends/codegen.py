@@ -304,12 +304,47 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
     row_ids = {id(r.outputs[0]) for r in reductions} | {id(e.outputs[0]) for e in row_eqns}
     stored = [v for v in body.outputs if id(v) not in row_ids]
     n_stages = max([stage[id(r)] for r in reductions] + [stage[id(v)] for v in stored] + [0]) + 1
+
+    def row_work(s: int, pad: str) -> None:
+        """Per-row work on the stage-s reduction results (``sum / n``, ``1 / sqrt(var)``)."""
+        for eqn in row_eqns:
+            if stage[id(eqn.outputs[0])] != s + 1:
+                continue
+            args = [row_operand(a) for a in eqn.inputs]
+            if eqn.prim.name == "reshape":
+                row_name[id(eqn.outputs[0])] = args[0]
+                continue
+            name_ = f"q{len(row_name)}"
+            row_name[id(eqn.outputs[0])] = name_
+            body_lines.append(pad + f"{name_} = {scalar_statement(eqn, args, overrides)}")
+
+    def row_outputs(pad: str) -> None:
+        for v in body.outputs:
+            if id(v) in row_ids:  # per-row outputs: at the row's index (0 on kept dims of 1)
+                if v.ttype.ndim == len(space):
+                    index = [("0" if d in axes else f"i{d}") for d in range(len(space))]
+                else:
+                    index = [f"i{d}" for d in kept]
+                text = "[" + ", ".join(index) + ("," if len(index) == 1 else "") + "]" \
+                    if index else "[()]"
+                body_lines.append(pad + f"{out_names[out_position[id(v)]]}{text} = "
+                                        f"{row_name[id(v)]}")
+
+    body_lines: list[str] = []
+    # Reductions over the leading axes of a C-ordered array (a bias gradient: sum over the
+    # batch) loop over the reduced axes outside and the kept ones inside, accumulating into
+    # arrays: every read is contiguous and the inner loop vectorises. (The row order would read
+    # columns with a stride.) Serial kernels in one pass only.
+    if reductions and kept and not parallel and n_stages == 1 and \
+            list(axes) == list(range(len(axes))):
+        return _column_kernel(name, body, reductions, stored, kept, axes, space, values_for,
+                              row_work, row_outputs, body_lines, out_names, out_position,
+                              constants_code, constant_values, inplace)
     # A full reduction has no independent outer loop: it is split into chunks of the first
     # reduced axis, reduced in parallel into partial accumulators, then combined (one stage).
     chunked = parallel and not kept and bool(reductions) and n_stages == 1
     parallel = parallel and (bool(kept) or chunked)
     loop = "prange" if parallel else "range"
-    body_lines: list[str] = []
     depth = 1
     for position, d in enumerate(kept):
         body_lines.append("    " * depth +
@@ -413,27 +448,15 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
         for k, r in stage_reds:  # the rounded result, as later stages and outputs see it
             out_dtype = dtype_name(r.outputs[0].ttype.dtype)
             body_lines.append("    " * outer + f"red{k} = {out_dtype}(acc{k})")
-        for eqn in row_eqns:
-            if stage[id(eqn.outputs[0])] != s + 1:
-                continue
-            args = [row_operand(a) for a in eqn.inputs]
-            if eqn.prim.name == "reshape":
-                row_name[id(eqn.outputs[0])] = args[0]
-                continue
-            name_ = f"q{len(row_name)}"
-            row_name[id(eqn.outputs[0])] = name_
-            body_lines.append("    " * outer + f"{name_} = {scalar_statement(eqn, args, overrides)}")
-    for v in body.outputs:
-        if id(v) in row_ids:  # per-row outputs: at the row's index (0 on kept-dims axes of 1)
-            if v.ttype.ndim == len(space):
-                index = [("0" if d in axes else f"i{d}") for d in range(len(space))]
-            else:
-                index = [f"i{d}" for d in kept]
-            text = "[" + ", ".join(index) + ("," if len(index) == 1 else "") + "]" \
-                if index else "[()]"
-            body_lines.append("    " * outer + f"{out_names[out_position[id(v)]]}{text} = "
-                                              f"{row_name[id(v)]}")
+        row_work(s, "    " * outer)
+    row_outputs("    " * outer)
 
+    return _assemble(name, body, space, body_lines, out_names, constants_code, constant_values,
+                     inplace, parallel)
+
+
+def _assemble(name, body, space, body_lines, out_names, constants_code, constant_values,
+              inplace, parallel) -> KernelSource:
     args = [f"in{k}" for k in range(len(body.inputs))] + \
         [n for k, n in enumerate(out_names) if k not in inplace] + \
         [f"c{k}" for k in range(len(constant_values))]
@@ -442,6 +465,58 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
     lines += [f"    n{d} = {_shape_source(body, space, d)}" for d in range(len(space))]
     lines += body_lines or ["    pass"]
     return KernelSource(name, "\n".join(lines) + "\n", parallel, constant_values)
+
+
+def _column_kernel(name, body, reductions, stored, kept, axes, space, values_for, row_work,
+                   row_outputs, body_lines, out_names, out_position, constants_code,
+                   constant_values, inplace) -> KernelSource:
+    """Reductions over leading axes: reduced loops outside, kept loops inside, accumulator
+    arrays over the kept shape; then one pass over the kept shape for the results."""
+    shape = "(" + ", ".join(f"n{d}" for d in kept) + ",)"
+    at = "[" + ", ".join(f"i{d}" for d in kept) + ("," if len(kept) == 1 else "") + "]"
+    full_index = _index(len(space))
+    tracked = set()
+    for k, r in enumerate(reductions):
+        out_dtype = r.outputs[0].ttype.dtype
+        acc = dtype_name(_accumulator_dtype(r.prim.name, out_dtype))
+        body_lines.append(f"    acc{k} = np.full({shape}, {acc}("
+                          f"{_reduce_identity(r.prim.name, out_dtype)}), {acc})")
+        if _nan_tracked(r.prim.name, out_dtype):
+            tracked.add(k)
+            body_lines.append(f"    nan{k} = np.zeros({shape}, np.bool_)")
+    depth = 1
+    for d in list(axes) + list(kept):
+        body_lines.append("    " * depth + f"for i{d} in range(n{d}):")
+        depth += 1
+    pad = "    " * depth
+    lines, names = values_for([r.inputs[0] for r in reductions] + stored)
+    body_lines += [pad + line for line in lines]
+    for v in stored:
+        body_lines.append(pad + f"{out_names[out_position[id(v)]]}{full_index} = {names[id(v)]}")
+    for k, r in enumerate(reductions):
+        v = names[id(r.inputs[0])]
+        if k in tracked:
+            op = ">" if r.prim.name == "reduce_max" else "<"
+            body_lines.append(pad + f"acc{k}{at} = {v} if {v} {op} acc{k}{at} else acc{k}{at}")
+            body_lines.append(pad + f"nan{k}{at} |= {v} != {v}")
+        else:
+            acc = dtype_name(_accumulator_dtype(r.prim.name, r.outputs[0].ttype.dtype))
+            combine = _REDUCE_COMBINE[r.prim.name].format(acc=f"acc{k}{at}", v=v)
+            body_lines.append(pad + f"acc{k}{at} = {acc}({combine})")
+    depth = 1
+    for d in kept:
+        body_lines.append("    " * depth + f"for i{d} in range(n{d}):")
+        depth += 1
+    pad = "    " * depth
+    for k, r in enumerate(reductions):
+        out_dtype = dtype_name(r.outputs[0].ttype.dtype)
+        value = f"{out_dtype}(np.nan) if nan{k}{at} else acc{k}{at}" if k in tracked else \
+            f"acc{k}{at}"
+        body_lines.append(pad + f"red{k} = {out_dtype}({value})")
+    row_work(0, pad)
+    row_outputs(pad)
+    return _assemble(name, body, space, body_lines, out_names, constants_code, constant_values,
+                     inplace, False)
 
 
 def _shape_source(body, space, d) -> str:

@@ -25,7 +25,8 @@ import time
 
 import numpy as np
 
-from .. import cache, config
+from .. import cache, config, profiler
+from ..errors import CompileError
 from ..ir import Graph, Literal, Var
 from . import buffers, codegen
 from . import interpreter
@@ -51,10 +52,11 @@ def _numba():
 
 
 def _cacheable(kind: str) -> bool:
-    """Unoptimised builds (NUMBA_OPT=0) link kernels into entries in a way Numba will not cache
-    (it reports "dynamic globals"), so entries are not offered to its cache there; kernels are."""
+    """Unoptimised builds (NUMBA_OPT=0, the test suite's setting) leave calls between compiled
+    functions unlinked (entries into kernels, kernels into the inlined vector math), which Numba
+    refuses to cache ("dynamic globals"): nothing is offered to its cache there."""
     from numba.core import config as numba_config
-    return kind == "kernel" or int(numba_config.OPT) != 0
+    return int(numba_config.OPT) != 0
 
 
 def _load(kind: str, text: str, options: dict, memo: dict):
@@ -108,6 +110,7 @@ class _EntryWriter:
         self.views: set[int] = set()  # values that may alias inputs or be read-only views
         self.globals: dict[str, object] = {"np": np}
         self.kernel_sources: list[str] = []
+        self.kernel_eqns: list = []  # the fused equation behind each kernel, in call order
         for k, v in enumerate(graph.inputs):
             self.names[id(v)] = f"a{k}"
             self.views.add(id(v))
@@ -202,6 +205,7 @@ def _emit(w: _EntryWriter, eqn, threshold: int):
                                        inplace)
         w.globals[kname] = compiled_kernel(source, kind != "elementwise", source.parallel)
         w.kernel_sources.append(source.text)
+        w.kernel_eqns.append(eqn)
         outs = []
         for k, v in enumerate(eqn.outputs):
             name_ = w.define(v, w.buffer(v), view=False)
@@ -424,6 +428,8 @@ class CompiledGraph:
             _emit(writer, eqn, threshold)
         self.entry_source = writer.source()
         self.kernel_sources = writer.kernel_sources
+        self._kernel_eqns = writer.kernel_eqns
+        self._kernels = [fn for k, fn in writer.globals.items() if k.startswith("_k")]
         header = ["import numpy as np",
                   "from tracejit.backends import numba_runtime as _rt",
                   "from tracejit.backends import blas as _blas",
@@ -441,6 +447,7 @@ class CompiledGraph:
         self._call = self._call_entry if self.plan.slots or self._donations or \
             self._preallocated else self._call_plain
         self._run = self._first_call
+        self._python_entry = None  # the entry run as Python, for tracejit.profile()
         self.timings["codegen"] = time.perf_counter() - started
 
     def _first_call(self, args):
@@ -456,22 +463,44 @@ class CompiledGraph:
         signature = tuple(numba.typeof(a) for a in (*args, *self._consts, *extras))
         loaded_before = sum(self._entry.stats.cache_hits.values())
         started = time.perf_counter()
-        self._entry.compile(signature)
+        try:
+            self._entry.compile(signature)
+        except Exception as e:
+            raise self._compile_error(e) from e
         elapsed = time.perf_counter() - started
         loaded = sum(self._entry.stats.cache_hits.values()) > loaded_before
         self.timings["load" if loaded else "numba"] = elapsed
         self._run = self._call
         return self._call(args)
 
-    def _call_plain(self, args):
-        return self._finish(list(self._entry(*args, *self._consts)))
+    def _compile_error(self, error: Exception) -> CompileError:
+        """The Numba failure, said in terms of the user's program: which kernel (found by its
+        module name in Numba's message), the primitives fused into it, and their lines."""
+        text = str(error)
+        culprits = [k for k, fn in enumerate(self._kernels) if fn.tracejit_name in text]
+        described = []
+        for k in culprits or range(len(self._kernels)):
+            eqn = self._kernel_eqns[k]
+            body = eqn.params["body"].eqns
+            lines = sorted({str(e.source_info) for e in body if e.source_info})
+            described.append(f"kernel _k{k} ({eqn.params['kind']}: "
+                             f"{' '.join(e.prim.name for e in body)})" +
+                             (f" from {', '.join(lines)}" if lines else ""))
+        which = "; ".join(described) if culprits else \
+            f"the entry function of `{self.fused.name}` (kernels: {'; '.join(described)})"
+        return CompileError(f"tracejit: Numba could not compile {which}. This is a tracejit bug "
+                            f"or an unsupported combination; Numba said:\n\n{text}")
 
-    def _call_entry(self, args):
+    def _call_plain(self, args, entry=None):
+        return self._finish(list((entry or self._entry)(*args, *self._consts)))
+
+    def _call_entry(self, args, entry=None):
         pool = self._pool
         workspace = pool.pop() if pool else self.plan.new_workspace()
         try:
-            outs = self._entry(*args, *self._consts, *workspace, *self._donated(args),
-                               *[np.empty(shape, dtype) for shape, dtype in self._preallocated])
+            outs = (entry or self._entry)(
+                *args, *self._consts, *workspace, *self._donated(args),
+                *[np.empty(shape, dtype) for shape, dtype in self._preallocated])
         finally:
             pool.append(workspace)
         return self._finish(list(outs))
@@ -495,7 +524,46 @@ class CompiledGraph:
         return outs
 
     def __call__(self, args):
+        if profiler.ACTIVE:
+            return self._profiled(args)
         return self._run(args)
+
+    def _profiled(self, args):
+        """Run with every kernel timed (``tracejit.profile()``): the entry's source executed as
+        Python, calling the same compiled kernels through timers."""
+        name = self.fused.name
+        if self._run != self._call:  # not compiled yet, or run by the interpreter
+            started = time.perf_counter()
+            outs = self._run(args)
+            what = "(first call: compile and run)" if self._run == self._call else "(whole call)"
+            for p in profiler.ACTIVE:
+                p.record(name, what, time.perf_counter() - started)
+            return outs
+        if self._python_entry is None:
+            from .. import introspect
+            labels = [f"{k.name} {k.kind} {k.shape} " + (k.lines[0] if k.lines else "")
+                      for k in introspect.kernels(self.fused) if k.name.startswith("_k")]
+            namespace = {"np": np, "_rt": profiler.TimedModule(_runtime(), name),
+                         "_blas": profiler.TimedModule(_blas(), name)}
+            namespace.update({f"_k{k}": profiler.Timed(fn, name, labels[k])
+                              for k, fn in enumerate(self._kernels)})
+            exec(compile(self.entry_source, f"<tracejit profiled entry {name}>", "exec"),
+                 namespace)
+            self._python_entry = namespace["entry"]
+            # One unrecorded run: called from Python, helpers compile for the array types
+            # they see (the compiled entry had them inlined).
+            active = profiler.ACTIVE[:]
+            profiler.ACTIVE.clear()
+            started = time.perf_counter()
+            try:
+                outs = self._call(args, self._python_entry)
+            finally:
+                profiler.ACTIVE.extend(active)
+            for p in active:
+                p.record(name, "(first profiled call: helpers compile)",
+                         time.perf_counter() - started)
+            return outs
+        return self._call(args, self._python_entry)
 
 
 def compile_graph(graph: Graph, donate=frozenset()) -> CompiledGraph:
