@@ -1,9 +1,8 @@
 """Every user-facing error names the problem and the user's file:line."""
 from __future__ import annotations
 
-import re
-
 import os
+import re
 
 import numpy as np
 import pytest
