@@ -82,6 +82,12 @@ def test_to_dot_draws_one_cluster_per_fused_kernel():
     assert 'label="f32[4,3]"' in lowered.to_dot()  # types on the edges
     traced = parse_dot(lowered.graph.to_dot())  # any Graph draws, fused or not
     assert traced[2] == 0
+    # The backward pass is shaded: the forward tanh is not, the transposed products are.
+    dot = lowered.graph.to_dot()
+    assert "shaded: the backward pass" in dot
+    assert re.search(r'label="tanh", tooltip="[^"]*"\]', dot)
+    assert re.search(r'label="dot_general\[contract=\(\(0,\), \(0,\)\)[^"]*", tooltip="[^"]*", '
+                     r'style=filled, fillcolor="#f8d9c4"\]', dot)
 
 
 def test_render_needs_graphviz_and_says_so(tmp_path):

@@ -4,7 +4,9 @@ from __future__ import annotations
 import linecache
 import os
 import sys
+import threading
 import types
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +22,7 @@ class SourceInfo:
     filename: str
     lineno: int
     function: str
+    backward: bool = False  # made by a reverse-mode rule (the backward pass of a gradient)
 
     def __str__(self) -> str:
         return f"{self.filename}:{self.lineno}"
@@ -47,13 +50,28 @@ def without_internal_frames(tb):
     return result
 
 
+_phase = threading.local()
+
+
+@contextmanager
+def backward_pass():
+    """Equations made inside this block are marked as the backward pass of a gradient."""
+    outer = getattr(_phase, "backward", False)
+    _phase.backward = True
+    try:
+        yield
+    finally:
+        _phase.backward = outer
+
+
 def user_source_info() -> SourceInfo | None:
     """The innermost stack frame outside tracejit and NumPy: the line the user wrote."""
     frame = sys._getframe(1)
     while frame is not None:
         code = frame.f_code
         if not _is_internal(code.co_filename):
-            return SourceInfo(code.co_filename, frame.f_lineno, code.co_name)
+            return SourceInfo(code.co_filename, frame.f_lineno, code.co_name,
+                              getattr(_phase, "backward", False))
         frame = frame.f_back
     return None
 

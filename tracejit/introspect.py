@@ -91,9 +91,19 @@ def _label(eqn) -> str:
     return text + (f" {' '.join(literals)}" if literals else "")
 
 
+def _look(eqn) -> str:
+    """Tooltip (the user's line) and fill: backward-pass equations of a gradient are shaded."""
+    info = eqn.source_info
+    if info is None:
+        return ""
+    fill = ', style=filled, fillcolor="#f8d9c4"' if info.backward else ""
+    return f", tooltip={_quote(str(info))}{fill}"
+
+
 def to_dot(graph: Graph) -> str:
     """Graphviz DOT text for ``graph``: inputs as ellipses, equations as boxes (with the user's
-    line in the tooltip), edges labelled with types, fused kernels as clusters."""
+    line in the tooltip), edges labelled with types, fused kernels as clusters, and the
+    backward pass of a gradient shaded."""
     lines = [f"digraph {_quote(graph.name)} {{", "  rankdir=TB;",
              '  node [shape=box, fontname="monospace", fontsize=10];',
              '  edge [fontname="monospace", fontsize=9];']
@@ -117,7 +127,7 @@ def to_dot(graph: Graph) -> str:
         producer[id(v)] = node(f"const {k}: {v.ttype}", ", shape=ellipse, style=dashed")
     n_kernels = 0
     for eqn in graph.eqns:
-        tip = f", tooltip={_quote(str(eqn.source_info))}" if eqn.source_info else ""
+        tip = _look(eqn)
         if eqn.prim.name != "kernel":
             target = node(_label(eqn), tip)
             for a in eqn.inputs:
@@ -137,8 +147,7 @@ def to_dot(graph: Graph) -> str:
                     id(e.inputs[0]) in inner:  # a broadcast operand: read by index, not a node
                 inner[id(e.outputs[0])] = inner[id(e.inputs[0])]
                 continue
-            inner_tip = f", tooltip={_quote(str(e.source_info))}" if e.source_info else tip
-            target = node(_label(e), inner_tip, "    ")
+            target = node(_label(e), _look(e) or tip, "    ")
             for a in e.inputs:
                 edge(inner.get(id(a), a) if isinstance(a, Var) else a, target, "    ")
             producer[id(e.outputs[0])] = target
@@ -150,6 +159,8 @@ def to_dot(graph: Graph) -> str:
     for k, a in enumerate(graph.outputs):
         target = node(f"output {k}: {a.ttype}", ", shape=ellipse")
         edge(a, target)
+    if any("fillcolor" in line for line in lines):
+        lines.insert(4, '  label="shaded: the backward pass of the gradient"; labelloc=t;')
     lines.append("}")
     return "\n".join(lines) + "\n"
 

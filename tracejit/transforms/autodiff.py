@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from .. import config, dtypes, pytree
+from .. import config, dtypes, errors, pytree
 from ..errors import at_user_line
 from ..primitives import REGISTRY
 from ..primitives import ad_support as A
@@ -45,18 +45,19 @@ def _backward(tape, out_nodes, cts):
     def accumulate(node, ct):
         ct_env[node] = ct if node not in ct_env else A.add(ct_env[node], ct)
 
-    for node, ct in zip(out_nodes, cts):
-        if node is not None:
-            accumulate(node, ct)
-    for entry in reversed(tape):
-        ct = ct_env.pop(entry.node, None)
-        if ct is None:
-            continue
-        needed = tuple(node is not None for node in entry.inputs)
-        in_cts = entry.rule.pullback(ct, entry.values, entry.out, needed, entry.params)
-        for node, in_ct in zip(entry.inputs, in_cts):
-            if node is not None and in_ct is not None:
-                accumulate(node, in_ct)
+    with errors.backward_pass():  # what this makes is marked backward (pictures show it)
+        for node, ct in zip(out_nodes, cts):
+            if node is not None:
+                accumulate(node, ct)
+        for entry in reversed(tape):
+            ct = ct_env.pop(entry.node, None)
+            if ct is None:
+                continue
+            needed = tuple(node is not None for node in entry.inputs)
+            in_cts = entry.rule.pullback(ct, entry.values, entry.out, needed, entry.params)
+            for node, in_ct in zip(entry.inputs, in_cts):
+                if node is not None and in_ct is not None:
+                    accumulate(node, in_ct)
     return ct_env
 
 
