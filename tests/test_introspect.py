@@ -122,8 +122,10 @@ def test_dump_folder_holds_every_stage_the_source_and_a_summary(tmp_path):
 
 
 @pytest.mark.parametrize("level,expected,absent", [
-    (1, ["first trace", "tracejit: compiled softmax"], ["kernel(s)", "fusion decisions"]),
-    (2, ["1 kernel(s):", "_k0 row"], ["fusion decisions"]),
+    (1, ["first trace", "tracejit: compiled softmax", "cache hit (args[0]: f32[2,5])"],
+     ["kernel(s)", "fusion decisions"]),
+    (2, ["1 kernel(s):", "_k0 row", "kernel times of one run:", "_k0 row (2, 5)"],
+     ["fusion decisions"]),
     (3, ["fusion decisions:", "fused (elementwise prologue of the reduction)"],
      ["generated source"]),
     (4, ["generated source:", "def kernel(in0, out0):"], ["IR after"]),
@@ -131,7 +133,9 @@ def test_dump_folder_holds_every_stage_the_source_and_a_summary(tmp_path):
 ])
 def test_each_debug_level_prints_what_it_promises(capsys, level, expected, absent):
     with tracejit.config.override(debug=level):
-        tracejit.compile(softmax)(np.ones((2, 5), np.float32))
+        compiled = tracejit.compile(softmax)
+        compiled(np.ones((2, 5), np.float32))
+        compiled(np.ones((2, 5), np.float32))  # a hit
     err = capsys.readouterr().err
     for text in expected:
         assert text in err, (level, text)

@@ -74,6 +74,7 @@ class _Entry:
     out_tree: pytree.TreeDef
     run: Callable
     report: object = None  # the FusionReport, for backends that fuse
+    signature: str = ""  # in words, for messages
 
     @property
     def graph(self) -> Graph:
@@ -239,7 +240,8 @@ class Compiled:
         donate = self._donated_leaves(key)
         run = backend.compile_graph(list(stages.values())[-1], donate=donate)
         self._warn_unused_donations(key, getattr(run, "unused_donations", ()))
-        entry = self._entries[key] = _Entry(stages, out_tree, run, report)
+        entry = self._entries[key] = _Entry(stages, out_tree, run, report,
+                                            recompile.describe(key))
         self._stats.append({"signature": recompile.describe(key), "trace": traced - started,
                             "passes": passed - traced, "run": run})
         if debug.level() >= 2 or config.get("dump_dir"):
@@ -273,6 +275,8 @@ class Compiled:
             entry = self._fast.get(fast_key)
             if entry is not None:
                 self._hits += 1
+                if config.hot("debug"):
+                    return self._logged_hit(entry, list(args))
                 return pytree.unflatten(entry.out_tree, entry.run(list(args)))
         try:
             entry, key, leaves, traced = self._entry(args, kwargs)
@@ -288,12 +292,24 @@ class Compiled:
             return pytree.unflatten(entry.out_tree, eval_graph(entry.optimized, leaves))
         self._hits += not traced
         runtime = [_to_runtime(leaf, k) for leaf, k in zip(leaves, key[1])]
+        if not traced and config.hot("debug"):
+            return self._logged_hit(entry, runtime)
         outs = entry.run(runtime)
         if traced and (config.get("log_compiles") or debug.level() >= 1):
             recompile.log_compile(self._name, key, self.compile_stats()[-1])
+        if traced and debug.level() >= 2 and not self.donate_argnums:
+            debug.kernel_times(self._name, entry.run, runtime)
         if traced and config.get("dump_dir"):
             debug.after_first_run(self._name, Lowered(entry, self.backend, self._name),
                                   self.compile_stats()[-1])
+        return pytree.unflatten(entry.out_tree, outs)
+
+    def _logged_hit(self, entry, runtime):
+        """A call served by a signature seen before, printed with its time (TRACEJIT_DEBUG)."""
+        started = time.perf_counter()
+        outs = entry.run(runtime)
+        debug.say(f"tracejit: {self._name}: cache hit {entry.signature} "
+                  f"({(time.perf_counter() - started) * 1e6:.1f} us)")
         return pytree.unflatten(entry.out_tree, outs)
 
     def cache_info(self) -> recompile.CacheInfo:

@@ -92,13 +92,28 @@ def get(name: str):
     return _from_env(SETTINGS[name])
 
 
+_hot: dict[str, Any] = {}
+
+
+def hot(name: str):
+    """``get(name)`` for per-call paths (about 50 ns instead of 1 µs): the environment is read
+    once, and ``override`` blocks take effect (they clear this cache on entry and exit)."""
+    try:
+        return _hot[name]
+    except KeyError:
+        value = _hot[name] = get(name)
+        return value
+
+
 @contextmanager
 def override(**values):
     unknown = sorted(set(values) - set(SETTINGS))
     if unknown:
         raise KeyError(f"unknown tracejit setting(s) {unknown}; known: {sorted(SETTINGS)}")
     _overrides.append(values)
+    _hot.clear()
     try:
         yield
     finally:
         _overrides.remove(values)
+        _hot.clear()

@@ -4,9 +4,10 @@ The ladder (each level prints everything below it too, to stderr):
 
 1. every trace and compile: the signature, why it retraced (what differs from the nearest
    signature seen before), and the time in tracing, passes, code generation, and Numba or the
-   disk cache;
-2. every kernel: its kind, iteration shape, the primitives fused, bytes read and written, and
-   the user's lines;
+   disk cache; and every call served by a signature seen before, with its time;
+2. every kernel: its kind, iteration shape, the primitives fused, bytes read and written, the
+   user's lines, and its run time in one extra run after the first (not for functions with
+   donated arguments, whose inputs the first run consumed);
 3. every fusion decision, refusals with their reasons;
 4. the generated source (entry function and kernels, annotated with the user's lines);
 5. the IR after every pass.
@@ -29,8 +30,18 @@ def level() -> int:
     return int(config.get("debug") or 0)
 
 
-def _say(text: str) -> None:
+def say(text: str) -> None:
     print(text, file=sys.stderr)
+
+
+def kernel_times(name: str, run, runtime) -> None:
+    """Level 2: time every kernel of one more run of a signature just compiled (the first run
+    compiles; the run after it is measured, kernel by kernel, with tracejit.profile)."""
+    from . import profiler
+    with profiler.profile(show=False) as p:
+        run(runtime)  # the profiled path's first run compiles helpers for Python calls
+        run(runtime)
+    say(f"tracejit: {name}: kernel times of one run:\n{p.table()}")
 
 
 def after_trace(name: str, lowered, signature: str) -> None:
@@ -38,21 +49,21 @@ def after_trace(name: str, lowered, signature: str) -> None:
     depth = level()
     if depth >= 5:
         for stage, graph in lowered.stages.items():
-            _say(f"tracejit: {name}{signature}: IR after {stage}:\n{graph}")
+            say(f"tracejit: {name}{signature}: IR after {stage}:\n{graph}")
     if depth >= 3 and lowered.fusion_report is not None:
-        _say(f"tracejit: {name}: fusion decisions:\n{lowered.fusion_report}")
+        say(f"tracejit: {name}: fusion decisions:\n{lowered.fusion_report}")
     if depth >= 2:
         infos = lowered.kernels()
-        _say(f"tracejit: {name}: {len(infos)} kernel(s):\n" +
+        say(f"tracejit: {name}: {len(infos)} kernel(s):\n" +
              "\n".join(f"  {k}" for k in infos))
     if depth >= 4 and getattr(lowered._run, "entry_source", ""):
-        _say(f"tracejit: {name}: generated source:\n{lowered.kernel_source()}")
+        say(f"tracejit: {name}: generated source:\n{lowered.kernel_source()}")
     folder = config.get("dump_dir")
     if folder:
         target = Path(folder) / f"{next(_dump_counter):03d}_{name}"
         introspect.dump(lowered, target, name)
         if depth >= 1:
-            _say(f"tracejit: {name}{signature}: dumped to {target}")
+            say(f"tracejit: {name}{signature}: dumped to {target}")
 
 
 def after_first_run(name: str, lowered, stats: dict) -> None:
