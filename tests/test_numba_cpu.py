@@ -184,3 +184,13 @@ def test_profile_times_every_kernel_of_the_calls_inside_it(rng):
     ((what, calls),) = rows.items()
     assert what.startswith("_k0 reduce (6, 3) ") and calls == 2
     assert "gemm_f64" in p.table() and "share" in p.table()
+
+
+def test_per_row_operands_are_loaded_once_per_row(rng):
+    # b[i, 0] does not change along the innermost loop: loaded in the row's loop, not per element
+    a, b, c = rng.normal(size=(5, 6)), rng.normal(size=(5, 1)), rng.normal(size=(1, 1))
+    f = numba_jit(lambda a, b, c: a * b + c)
+    source = f.lower(a, b, c).kernel_source()
+    assert "    v3 = in2[0, 0]\n    for i0 in range(n0):\n        v1 = in1[i0, 0]\n" \
+           "        for i1 in range(n1):" in source
+    assert_same(f(a, b, c), a * b + c)

@@ -241,6 +241,9 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
     filled: set[int] = set()  # buffers written by an earlier stage
     row_index = f"[i{axes[0]}]" if len(axes) == 1 else ""
 
+    hoisting = not reductions and len(space) >= 2  # elementwise over 2+ dims
+    row_loads: list[tuple[int, str]] = []  # (innermost loop var it needs, load), hoisted
+
     def values_for(targets) -> tuple[list[str], dict[int, str]]:
         """Statements computing ``targets`` (vars) at the iteration point, and their names."""
         lines, names, counter = [], {}, [0]
@@ -277,7 +280,15 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
                     index = _index(src.ttype.ndim, eqn.params["dims"], src.ttype.shape,
                                    eqn.params["shape"])
                     local = fresh()
-                    lines.append(f"{local} = {in_names[id(src)]}{index}")
+                    used = [int(t[1:]) for t in index.strip("[],").split(", ") if t[:1] == "i"]
+                    if hoisting and max(used, default=-1) < len(space) - 1:
+                        # Invariant in the innermost loop (a per-row operand): loaded once
+                        # per row. (Stores to the outputs, which might alias it, keep the
+                        # compiler from hoisting the load itself.)
+                        row_loads.append((max(used, default=-1), f"{local} = "
+                                          f"{in_names[id(src)]}{index}"))
+                    else:
+                        lines.append(f"{local} = {in_names[id(src)]}{index}")
                 else:
                     args = [value(a) for a in eqn.inputs]
                     local = fresh()
@@ -346,7 +357,9 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
     parallel = parallel and (bool(kept) or chunked)
     loop = "prange" if parallel else "range"
     depth = 1
+    headers: dict[int, tuple[int, int]] = {}  # loop var -> (position in body_lines, depth)
     for position, d in enumerate(kept):
+        headers[d] = (len(body_lines), depth)
         body_lines.append("    " * depth +
                           f"for i{d} in {loop if position == 0 else 'range'}(n{d}):")
         depth += 1
@@ -450,6 +463,9 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
             body_lines.append("    " * outer + f"red{k} = {out_dtype}(acc{k})")
         row_work(s, "    " * outer)
     row_outputs("    " * outer)
+    for d, line in sorted(row_loads, key=lambda h: -h[0]):  # deepest first: positions hold
+        at, level = headers[d] if d >= 0 else (-1, 0)
+        body_lines.insert(at + 1, "    " * (level + 1) + line)
 
     return _assemble(name, body, space, body_lines, out_names, constants_code, constant_values,
                      inplace, parallel)
