@@ -7,21 +7,23 @@ slice, reverse and broadcasts are never copied), calls the kernels and helpers i
 returns the outputs. After the first call a call is one signature lookup in ``tracejit.compile``
 and one call into the entry.
 
-    def entry(v0, v1, c0):                 # graph inputs, then constants (runtime arguments)
-        v2 = np.transpose(v1, (1, 0))      # movement: a view
-        v3 = np.empty((4, 3), np.float32)  # a kernel's output
-        _k0(v0, v2, v3)                    # elementwise / reduce kernel (prange above a size)
-        return (v3,)
+    def entry(a0, a1, c0, w0, d0, o0):  # inputs, constants, workspace slots, donated buffers,
+                                        # large outputs (see buffers.py)
+        t1 = np.transpose(a1, (1, 0))   # movement: a view
+        t2 = w0.reshape((4, 3))         # a temporary, in a workspace slot
+        _k0(a0, t1, t2, np.float32(2.0))  # a kernel: arrays, then its scalar constants
+        ...
 
-Graphs containing float16 (which Numba cannot load or store) run on the interpreter instead;
-``Lowered.backend_note`` says so.
+Kernels and entries are modules in the disk cache (``cache.py``), loaded from memory or disk
+before anything is compiled. Graphs containing float16 (which Numba cannot load or store) run
+on the interpreter instead; ``Lowered.kernel_source()`` says so.
 """
 from __future__ import annotations
 
 import sys
 import threading
-import types
 import time
+import types
 
 import numpy as np
 
