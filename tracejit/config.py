@@ -1,7 +1,9 @@
 """Every environment variable tracejit reads, typed, in one table (the README mirrors it).
 
 Read a setting as ``config.get("backend")``; override it for a block with
-``with tracejit.config.override(verify=True): ...``.
+``with tracejit.config.override(verify=True): ...``. ``get`` reads the environment each time;
+per-call paths use ``hot`` instead, which reads it once (an environment variable changed while
+the program runs is not seen there; ``override`` always is).
 """
 from __future__ import annotations
 
