@@ -373,12 +373,17 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
         if not stage_reds and not stage_stores:
             continue
         tracked = {k for k, r in stage_reds if _nan_tracked(r.prim.name, r.outputs[0].ttype.dtype)}
-        for k, r in stage_reds if not chunked else ():  # (chunks start their own)
-            acc_dtype = _accumulator_dtype(r.prim.name, r.outputs[0].ttype.dtype)
-            ident = _reduce_identity(r.prim.name, r.outputs[0].ttype.dtype)
-            body_lines.append("    " * outer + f"acc{k} = {dtype_name(acc_dtype)}({ident})")
-            if k in tracked:
-                body_lines.append("    " * outer + f"nan{k} = False")
+
+        def start_accumulators(pad: str) -> None:
+            for k, r in stage_reds:
+                acc_dtype = _accumulator_dtype(r.prim.name, r.outputs[0].ttype.dtype)
+                ident = _reduce_identity(r.prim.name, r.outputs[0].ttype.dtype)
+                body_lines.append(pad + f"acc{k} = {dtype_name(acc_dtype)}({ident})")
+                if k in tracked:
+                    body_lines.append(pad + f"nan{k} = False")
+
+        if not chunked:  # (chunks start their own)
+            start_accumulators("    " * outer)
         depth = outer
         if chunked:
             first = axes[0]
@@ -389,12 +394,7 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
                                                     f"{dtype_name(acc_dtype)})")
             body_lines.append("    " * depth + "for chunk in prange(nchunks):")
             depth += 1
-            for k, r in stage_reds:
-                acc_dtype = _accumulator_dtype(r.prim.name, r.outputs[0].ttype.dtype)
-                ident = _reduce_identity(r.prim.name, r.outputs[0].ttype.dtype)
-                body_lines.append("    " * depth + f"acc{k} = {dtype_name(acc_dtype)}({ident})")
-                if k in tracked:
-                    body_lines.append("    " * depth + f"nan{k} = False")
+            start_accumulators("    " * depth)
             chunk_depth = depth
             body_lines.append("    " * depth + f"for i{first} in range(chunk * {_CHUNK}, "
                                                 f"min(n{first}, (chunk + 1) * {_CHUNK})):")
