@@ -1,4 +1,4 @@
-"""Fused workloads on tracejit (numba_cpu) against NumPy, hand-written Numba and JAX, in one process.
+"""Fused workloads on tracejit against NumPy, hand-written Numba and JAX, in one process.
 
     python benchmarks/fused_workloads.py               # the sizes of the fusion issue
     python benchmarks/fused_workloads.py --one-thread  # every library on one core
@@ -61,34 +61,32 @@ sum_of_squares, adam, mlp_loss, mlp_step = _W.sum_of_squares, _W.adam, _W.mlp_lo
 
 # --- hand-written Numba ----------------------------------------------------------------------
 
-@numba.njit(error_model="numpy", fastmath={"reassoc", "contract"})
-def _gelu_numba(x, out):
-    for i in range(x.size):
-        v = x[i]
-        out[i] = np.float32(0.5) * v * (np.float32(1.0) + math.tanh(
-            np.float32(0.7978845608) * (v + np.float32(0.044715) * v * v * v)))
-    return out
+_FAST = {"error_model": "numpy", "fastmath": {"reassoc", "contract"}}
 
 
-def gelu_numba(x):  # the output from NumPy's allocator (huge pages)
-    return _gelu_numba(x, np.empty_like(x))
+def _allocating(kernel):
+    """``kernel(*inputs, out)`` called with an output from NumPy's allocator (huge pages, as
+    tracejit's large outputs get), shaped like the first input."""
+    return lambda *inputs: kernel(*inputs, np.empty_like(inputs[0]))
 
 
-@numba.njit(error_model="numpy", fastmath={"reassoc", "contract"})
-def _gelu_numba_vectorised(x, out):
-    """The same loop with the vectorisable tanh tracejit generates (the best this loop gets)."""
-    for i in range(x.size):
-        v = x[i]
-        out[i] = np.float32(0.5) * v * (np.float32(1.0) + vector_math.tanh_f32(
-            np.float32(0.7978845608) * (v + np.float32(0.044715) * v * v * v)))
-    return out
+def _gelu_loop(tanh):
+    @numba.njit(**_FAST)
+    def gelu_loop(x, out):
+        for i in range(x.size):
+            v = x[i]
+            out[i] = np.float32(0.5) * v * (np.float32(1.0) + tanh(
+                np.float32(0.7978845608) * (v + np.float32(0.044715) * v * v * v)))
+        return out
+    return gelu_loop
 
 
-def gelu_numba_vectorised(x):  # the output from NumPy's allocator (huge pages)
-    return _gelu_numba_vectorised(x, np.empty_like(x))
+gelu_numba = _allocating(_gelu_loop(math.tanh))
+# The same loop with the vectorisable tanh tracejit generates (the best this loop gets).
+gelu_numba_vectorised = _allocating(_gelu_loop(vector_math.tanh_f32))
 
 
-@numba.njit(error_model="numpy", fastmath={"reassoc", "contract"})
+@numba.njit(**_FAST)
 def _bias_sigmoid_numba(a, b, c, out):
     for i in range(a.shape[0]):
         for j in range(a.shape[1]):
@@ -97,11 +95,10 @@ def _bias_sigmoid_numba(a, b, c, out):
     return out
 
 
-def bias_sigmoid_numba(a, b, c):  # the output from NumPy's allocator (huge pages)
-    return _bias_sigmoid_numba(a, b, c, np.empty_like(a))
+bias_sigmoid_numba = _allocating(_bias_sigmoid_numba)
 
 
-@numba.njit(error_model="numpy", fastmath={"reassoc", "contract"})
+@numba.njit(**_FAST)
 def _softmax_numba(x, out):
     for i in range(x.shape[0]):
         m = x[i, 0]
@@ -117,11 +114,10 @@ def _softmax_numba(x, out):
     return out
 
 
-def softmax_numba(x):  # the output from NumPy's allocator (huge pages)
-    return _softmax_numba(x, np.empty_like(x))
+softmax_numba = _allocating(_softmax_numba)
 
 
-@numba.njit(error_model="numpy", fastmath={"reassoc", "contract"})
+@numba.njit(**_FAST)
 def _layernorm_numba(x, out):
     n = x.shape[1]
     for i in range(x.shape[0]):
@@ -139,11 +135,10 @@ def _layernorm_numba(x, out):
     return out
 
 
-def layernorm_numba(x):  # the output from NumPy's allocator (huge pages)
-    return _layernorm_numba(x, np.empty_like(x))
+layernorm_numba = _allocating(_layernorm_numba)
 
 
-@numba.njit(error_model="numpy", fastmath={"reassoc", "contract"})
+@numba.njit(**_FAST)
 def sum_of_squares_numba(x):
     s = np.float32(0.0)
     for i in range(x.size):
@@ -160,7 +155,7 @@ def adam_numba(p, g, m, v, lr, t):
         p[i] -= np.float32(lr) * (m[i] / c1) / (math.sqrt(v[i] / c2) + np.float32(1e-8))
 
 
-@numba.njit(error_model="numpy", fastmath={"reassoc", "contract"})
+@numba.njit(**_FAST)
 def mlp_step_numba(w1, b1, w2, b2, x, y, lr):
     """The MLP step by hand: np.dot for the products, one loop per elementwise stage."""
     n = x.shape[0]

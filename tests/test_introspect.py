@@ -45,7 +45,8 @@ def test_generated_source_carries_the_users_lines(lowered_softmax):
     assert f"# _k0: from {HERE}:19, {HERE}:20\ndef kernel(" in source
 
 
-_NODE = re.compile(r'^\s*(n\d+) \[label="(?:[^"\\]|\\.)*"(, [a-z]+=(?:"(?:[^"\\]|\\.)*"|[a-z]+))*\];$')
+_QUOTED = r'"(?:[^"\\]|\\.)*"'
+_NODE = re.compile(rf'^\s*(n\d+) \[label={_QUOTED}(, [a-z]+=(?:{_QUOTED}|[a-z]+))*\];$')
 _EDGE = re.compile(r'^\s*(n\d+) -> (n\d+) \[label="[^"]*"\];$')
 
 

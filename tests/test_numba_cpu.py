@@ -162,7 +162,8 @@ def test_reductions_over_leading_axes_loop_over_rows_outside(rng):
     x = rng.normal(size=(7, 5, 3)).astype(np.float32)
     x[2, 1, 0] = np.nan
     with tracejit.config.override(parallel_threshold=0):
-        f = numba_jit(lambda x: (x.sum(axis=0), x.max(axis=(0, 1)), (x * 2).mean(axis=0, keepdims=True),
+        f = numba_jit(lambda x: (x.sum(axis=0), x.max(axis=(0, 1)),
+                                 (x * 2).mean(axis=0, keepdims=True),
                                  x.min(axis=0) - x.sum(axis=0), tnp.tanh(x)))
         source = f.lower(x).kernel_source()
         assert "acc0 = np.full((n1, n2,), np.float64(0), np.float64)" in source

@@ -24,7 +24,6 @@ from .transforms.check import check_grads
 __version__ = "0.1.0"
 
 __all__ = ["CompileError", "Compiled", "Graph", "IRVerificationError", "Lowered", "TensorType",
-           "TracerConversionError", "UnexpectedTracerError", "check_grads", "clear_cache", "compile",
-           "config", "profile",
-           "custom_vjp", "grad", "hessian", "jacfwd", "jacrev", "jvp", "make_ir", "stop_gradient",
-           "value_and_grad", "verify", "vjp"]
+           "TracerConversionError", "UnexpectedTracerError", "check_grads", "clear_cache",
+           "compile", "config", "custom_vjp", "grad", "hessian", "jacfwd", "jacrev", "jvp",
+           "make_ir", "profile", "stop_gradient", "value_and_grad", "verify", "vjp"]

@@ -136,7 +136,7 @@ class Lowered:
         return self.stages["traced"]
 
     def as_text(self, stage: str = "traced") -> str:
-        """The IR at ``stage``: traced, simplify, cse, layout, dce, and fused for code generators."""
+        """The IR at ``stage`` (``STAGES``: traced ... dce, and fused for code generators)."""
         if stage not in self.stages:
             raise ValueError(f"unknown stage {stage!r}; stages here: {', '.join(self.stages)}")
         return str(self.stages[stage])
@@ -240,13 +240,12 @@ class Compiled:
         donate = self._donated_leaves(key)
         run = backend.compile_graph(list(stages.values())[-1], donate=donate)
         self._warn_unused_donations(key, getattr(run, "unused_donations", ()))
-        entry = self._entries[key] = _Entry(stages, out_tree, run, report,
-                                            recompile.describe(key))
-        self._stats.append({"signature": recompile.describe(key), "trace": traced - started,
+        signature = recompile.describe(key)
+        entry = self._entries[key] = _Entry(stages, out_tree, run, report, signature)
+        self._stats.append({"signature": signature, "trace": traced - started,
                             "passes": passed - traced, "run": run})
         if debug.level() >= 2 or config.get("dump_dir"):
-            debug.after_trace(self._name, Lowered(entry, self.backend, self._name),
-                              recompile.describe(key))
+            debug.after_trace(self._name, Lowered(entry, self.backend, self._name), signature)
         return entry, key, leaves, True
 
     def _donated_leaves(self, key) -> frozenset:

@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .ir import Graph, Literal, Var, format_param
-
-REDUCTIONS = ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min")
+from .passes.fusion import REDUCTIONS, kernel_eqns
 
 
 @dataclass
@@ -55,9 +54,7 @@ def _nbytes(atom) -> int:
 def kernels(graph: Graph) -> list[KernelInfo]:
     """The kernels of a fused graph (movement equations, which are views, are not kernels)."""
     result, fused = [], 0
-    for eqn in graph.eqns:
-        if eqn.prim.kind == "movement":
-            continue
+    for eqn in kernel_eqns(graph):
         if eqn.prim.name == "kernel":
             body, kind = eqn.params["body"], eqn.params["kind"]
             reds = [e for e in body.eqns if e.prim.name in REDUCTIONS]

@@ -1,7 +1,8 @@
 """Matrix products for compiled code, through the BLAS NumPy itself ships.
 
 Generated entry functions call ``gemm_f32``/``gemm_f64`` (one product of 2-D operands, each C- or
-F-ordered: a transposed operand is read transposed, never copied) and ``gemm_batched_f32``/``gemm_batched_f64``.
+F-ordered: a transposed operand is read transposed, never copied) and ``gemm_batched_f32`` /
+``gemm_batched_f64``.
 
 Which BLAS: NumPy's own (its wheels bundle OpenBLAS with prefixed ``cblas_*gemm`` symbols).
 Numba's ``np.dot`` calls the OpenBLAS that SciPy ships instead, a second thread pool beside

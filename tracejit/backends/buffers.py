@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..ir import Graph, Literal, Var
+from ..ir import Graph, Var
 
 VIEWS = ("broadcast_in_dim", "reshape", "transpose", "slice", "rev")
 HUGE = 1 << 22  # bytes: NumPy's threshold for asking for huge pages

@@ -457,7 +457,8 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
                 combine = _REDUCE_COMBINE[r.prim.name].format(acc=f"acc{k}", v=f"part{k}[chunk]")
                 body_lines.append("    " * outer + f"acc{k} = {dtype_name(acc_dtype)}({ident})")
                 body_lines.append("    " * outer + "for chunk in range(nchunks):")
-                body_lines.append("    " * (outer + 1) + f"acc{k} = {dtype_name(acc_dtype)}({combine})")
+                body_lines.append("    " * (outer + 1) +
+                                  f"acc{k} = {dtype_name(acc_dtype)}({combine})")
         for k, r in stage_reds:  # the rounded result, as later stages and outputs see it
             out_dtype = dtype_name(r.outputs[0].ttype.dtype)
             body_lines.append("    " * outer + f"red{k} = {out_dtype}(acc{k})")

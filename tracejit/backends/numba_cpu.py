@@ -110,7 +110,7 @@ class _EntryWriter:
         self.lines: list[str] = []
         self.names: dict[int, str] = {}
         self.views: set[int] = set()  # values that may alias inputs or be read-only views
-        self.globals: dict[str, object] = {"np": np}
+        self.kernels: list = []  # compiled kernel dispatchers, called as _k0, _k1, ...
         self.kernel_sources: list[str] = []
         self.kernel_eqns: list = []  # the fused equation behind each kernel, in call order
         for k, v in enumerate(graph.inputs):
@@ -196,7 +196,7 @@ def _emit(w: _EntryWriter, eqn, threshold: int):
         space = next(e.inputs[0] for e in body.eqns if e.prim.name.startswith("reduce_")
                      ).ttype if kind in ("reduce", "row") else body.outputs[0].ttype
         parallel = threshold > 0 and space.size >= threshold
-        kname = f"_k{len(w.kernel_sources)}"
+        kname = f"_k{len(w.kernels)}"
         # Outputs written into a donated input: the kernel reads and writes that one argument.
         inplace = {}
         for k, v in enumerate(eqn.outputs):
@@ -205,7 +205,7 @@ def _emit(w: _EntryWriter, eqn, threshold: int):
                 inplace[k] = next(p for p, a in enumerate(eqn.inputs) if a is donor)
         source = codegen.kernel_source("kernel", body, kind, parallel, _vector_math_overrides(),
                                        inplace)
-        w.globals[kname] = compiled_kernel(source, kind != "elementwise", source.parallel)
+        w.kernels.append(compiled_kernel(source, kind != "elementwise", source.parallel))
         w.kernel_sources.append(source.text)
         w.kernel_eqns.append(eqn)
         outs = []
@@ -251,7 +251,8 @@ def _emit(w: _EntryWriter, eqn, threshold: int):
     elif name == "iota":
         expanded = [1] * len(shape)
         expanded[params["dimension"]] = shape[params["dimension"]]
-        ramp = f"np.arange({shape[params['dimension']]}).astype({codegen.dtype_name(params['dtype'])})"
+        ramp = (f"np.arange({shape[params['dimension']]})"
+                f".astype({codegen.dtype_name(params['dtype'])})")
         w.define(out, f"np.broadcast_to({ramp}.reshape({_tuple(expanded)}), {_tuple(shape)})",
                  view=True)
     elif name in ("cumsum", "cumprod", "argmax", "argmin"):
@@ -285,7 +286,6 @@ def _emit_rows(w, eqn, x, out):
     perm, rows, n = _axis_last(x_type, axis)
     rows_in = w.fresh()
     w.emit(f"{rows_in} = {_arranged(x, perm)}.reshape(({rows}, {n}))")
-    w.globals["_rt"] = _runtime()
     if name in ("cumsum", "cumprod"):
         rows_out = w.fresh()
         w.emit(f"{rows_out} = np.empty(({rows}, {n}), {codegen.dtype_name(out.ttype.dtype)})")
@@ -303,7 +303,6 @@ def _emit_rows(w, eqn, x, out):
 
 def _emit_indexing(w, eqn, ins, out):
     """gather / scatter_add: indexed axes moved first, rows addressed by linear position."""
-    w.globals["_rt"] = _runtime()
     axes = eqn.params["axes"]
     x_type = eqn.inputs[0].ttype
     rest = [d for d in range(x_type.ndim) if d not in axes]
@@ -343,7 +342,6 @@ def _emit_indexing(w, eqn, ins, out):
 def _emit_dot_general(w, eqn, ins, out):
     """Matrix products through BLAS (``blas.py``): two matrices as they are (transposes are
     views); batched ones arranged as (batch, m, k) and (batch, k, n); integers by loops."""
-    w.globals["_rt"] = _runtime()
     from ..primitives.reductions import _free_axes
     lhs, rhs = (a.ttype for a in eqn.inputs)
     (lc, rc), (lb, rb) = eqn.params["contract"], eqn.params["batch"]
@@ -354,7 +352,6 @@ def _emit_dot_general(w, eqn, ins, out):
     float_kind = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}.get(np.dtype(dtype))
     if lhs.ndim == rhs.ndim == 2 and not lb and float_kind:
         # A plain matrix product: operands as they are, or as transposed views (blas.py).
-        w.globals["_blas"] = _blas()
         a2 = ins[0] if tuple(lf + lc) == (0, 1) else f"np.transpose({ins[0]})"
         b2 = ins[1] if tuple(rc + rf) == (0, 1) else f"np.transpose({ins[1]})"
         o2 = w.define(out, w.buffer(out), view=False)
@@ -365,7 +362,6 @@ def _emit_dot_general(w, eqn, ins, out):
     w.emit(f"{b3} = {_arranged(ins[1], rb + rc + rf)}.reshape(({b}, {k}, {n}))")
     w.emit(f"{o3} = {w.buffer(out, (b, m, n))}")
     if float_kind:
-        w.globals["_blas"] = _blas()
         w.emit(f"_blas.gemm_batched_{float_kind}({a3}, {b3}, {o3})")
     else:
         w.emit(f"_rt.matmul_loops({a3}, {b3}, {o3})")
@@ -431,13 +427,13 @@ class CompiledGraph:
         self.entry_source = writer.source()
         self.kernel_sources = writer.kernel_sources
         self._kernel_eqns = writer.kernel_eqns
-        self._kernels = [fn for k, fn in writer.globals.items() if k.startswith("_k")]
+        self._kernels = writer.kernels
         header = ["import numpy as np",
                   "from tracejit.backends import numba_runtime as _rt",
                   "from tracejit.backends import blas as _blas",
                   "from tracejit.backends.numba_cpu import kernel_by_name as _kernel", ""]
-        header += [f"{k} = _kernel({fn.tracejit_name!r})" for k, fn in writer.globals.items()
-                   if k.startswith("_k")]
+        header += [f"_k{k} = _kernel({fn.tracejit_name!r})"
+                   for k, fn in enumerate(writer.kernels)]
         self._entry = _load("entry", "\n".join(header) + "\n\n" + self.entry_source,
                             {"error_model": "numpy"}, _entry_cache)
         self._consts = [value for _, value in graph.consts]

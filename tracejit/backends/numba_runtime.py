@@ -5,7 +5,6 @@ reshapes), so one compiled helper serves every rank; Numba specialises them per 
 """
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 _OPTIONS = {"error_model": "numpy", "nogil": True, "cache": False}
