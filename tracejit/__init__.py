@@ -13,6 +13,7 @@ from . import config
 from . import numpy  # noqa: F401  (attaches NumPy's operators and protocols to tracers)
 from .api import Compiled, Lowered, compile, make_ir
 from .cache import clear_cache
+from .control_flow import cond, fori_loop, scan, while_loop
 from .profiler import profile
 from .errors import CompileError, IRVerificationError, TracerConversionError
 from .ir import Graph, TensorType, verify
@@ -25,5 +26,6 @@ __version__ = "0.1.0"
 
 __all__ = ["CompileError", "Compiled", "Graph", "IRVerificationError", "Lowered", "TensorType",
            "TracerConversionError", "UnexpectedTracerError", "check_grads", "clear_cache",
-           "compile", "config", "custom_vjp", "grad", "hessian", "jacfwd", "jacrev", "jvp",
-           "make_ir", "profile", "stop_gradient", "value_and_grad", "verify", "vjp"]
+           "compile", "cond", "config", "custom_vjp", "fori_loop", "grad", "hessian", "jacfwd",
+           "jacrev", "jvp", "make_ir", "profile", "scan", "stop_gradient", "value_and_grad",
+           "verify", "vjp", "while_loop"]

@@ -101,8 +101,12 @@ class Tracer:
             f"{what} needs the value of a traced array ({self.ttype}), but only its shape and "
             "dtype are known while tracing.\nA Python `if`/`while` on array values, `int(x)`, "
             "`float(x)` or `bool(x)` cannot be compiled into a static graph. Use "
-            "`tracejit.numpy.where(cond, a, b)` to choose elementwise, or mark the argument "
-            "static with `static_argnums`/`static_argnames` if it is a configuration value.")
+            "`tracejit.cond(pred, true_fun, false_fun, *operands)` for a branch, "
+            "`tracejit.while_loop(cond_fun, body_fun, init)` or "
+            "`tracejit.fori_loop(lower, upper, body_fun, init)` for a loop whose trip count "
+            "depends on values, `tracejit.numpy.where(cond, a, b)` to choose elementwise, or "
+            "mark the argument static with `static_argnums`/`static_argnames` if it is a "
+            "configuration value.")
         raise TracerConversionError(at_user_line(message, info)) from None
 
     def __bool__(self):
@@ -118,10 +122,13 @@ class Tracer:
         self._concretization_error("complex()")
 
     def __index__(self):
-        self._concretization_error("Using it as an index (__index__)")
+        self._concretization_error("Using it as an index (__index__; to index a NumPy array "
+                                   "with a traced index, write tracejit.numpy.asarray(a)[i])")
 
     def __array__(self, dtype=None, copy=None):
-        self._concretization_error("Converting it to a NumPy array (np.asarray)")
+        self._concretization_error("Converting it to a NumPy array (np.asarray; to index a "
+                                   "NumPy array with a traced index, write "
+                                   "tracejit.numpy.asarray(a)[i])")
 
     def item(self, *args):
         self._concretization_error(".item()")
@@ -214,6 +221,16 @@ def _check_alive(tracer: Tracer):
             "attribute); return the value instead."))
 
 
+def constant_trace(trace):
+    """Where a constant made for an operation on values of ``trace`` belongs: that trace, or
+    the graph being traced above it (a loop body or branch using an outside value: there the
+    constant is a literal of the body, not a value passed in)."""
+    graph = current_graph_trace()
+    if trace is None or (graph is not None and graph.level > trace.level):
+        return graph
+    return trace
+
+
 def find_trace(args):
     """The innermost trace among the tracers in ``args`` (flat), or None."""
     top = None
@@ -229,8 +246,8 @@ def bind(prim, args, params):
     trace = find_trace(args)
     if trace is None:
         return prim.impl(*[np.asarray(a) for a in args], **params)
-    (out,) = trace.process(prim, args, params)
-    return out
+    outs = trace.process(prim, args, params)
+    return outs if prim.multiple_results else outs[0]
 
 
 @contextmanager
@@ -269,11 +286,69 @@ def eval_graph(graph: Graph, args) -> list:
     try:
         for eqn in graph.eqns:
             _state.replayed_source = eqn.source_info
-            (var,) = eqn.outputs
-            env[id(var)] = bind(eqn.prim, [read(a) for a in eqn.inputs], eqn.params)
+            values = [read(a) for a in eqn.inputs]
+            graph_trace = current_graph_trace()
+            if graph_trace is not None and find_trace(values) is None:
+                # Only constants (a broadcast literal): recorded, not computed here, so the
+                # graph being traced keeps the same equation.
+                results = graph_trace.process(eqn.prim, values, eqn.params)
+            else:
+                result = bind(eqn.prim, values, eqn.params)
+                results = result if eqn.prim.multiple_results else [result]
+            for var, value in zip(eqn.outputs, results):
+                env[id(var)] = value
     finally:
         _state.replayed_source = previous
     return [read(a) for a in graph.outputs]
+
+
+class ClosureTrace(GraphTrace):
+    """Traces a function given to a control-flow primitive (a loop body, a branch) into a
+    sub-graph. Values it closes over (tracers of the traces below, arrays) are not baked in:
+    each becomes an extra input of the sub-graph, after the explicit ones, and the primitive
+    receives the outer value as an operand. So a sub-graph has no constants, a derivative
+    flows through what a body closes over, and a compiled loop reads the array it was given."""
+
+    def __init__(self, level: int):
+        super().__init__(level)
+        self.captured: list = []  # the outer values, in the order of the extra inputs
+        self.capture_vars: list[Var] = []
+        self._capture_ids: dict[int, tuple] = {}
+
+    def _capture(self, value, ttype: TensorType, outer=None) -> Var:
+        """The input standing for ``value`` (deduplicated by identity); the primitive will
+        receive ``outer`` (default: ``value`` itself) for it."""
+        held = self._capture_ids.get(id(value))
+        if held is not None and held[0] is value:
+            return held[1]
+        var = Var(ttype)
+        self.captured.append(value if outer is None else outer)
+        self.capture_vars.append(var)
+        self._capture_ids[id(value)] = (value, var)
+        return var
+
+    def to_atom(self, value):
+        if isinstance(value, Tracer) and value._trace is not self:
+            _check_alive(value)
+            return self._capture(value, value.ttype)
+        if not isinstance(value, Tracer) and not dtypes.is_python_scalar(value):
+            array = np.asarray(value)
+            if array.ndim > 0:  # a copy: later mutation of the user's array can't leak in
+                frozen = np.array(array, dtype=dtypes.canonical_dtype(array.dtype), copy=True)
+                return self._capture(value, TensorType(frozen.shape, frozen.dtype), frozen)
+        return super().to_atom(value)
+
+
+def trace_subgraph(fun, in_types: list[TensorType], name: str) -> tuple[Graph, list, list]:
+    """Trace ``fun(*tracers) -> list of leaves`` as a sub-graph: (graph, raw output leaves,
+    captured outer values). The graph's inputs are the explicit ones, then one per captured
+    value."""
+    with new_trace(ClosureTrace) as trace:
+        tracers = [trace.new_input(t) for t in in_types]
+        leaves = fun(*tracers)
+        outputs = [trace.to_atom(leaf) for leaf in leaves]
+    graph = Graph(trace.inputs + trace.capture_vars, trace.eqns, outputs, [], name)
+    return graph, leaves, trace.captured
 
 
 def trace_flat(fun, in_types: list[TensorType], name: str) -> tuple[Graph, list]:
@@ -294,6 +369,6 @@ def trace_flat(fun, in_types: list[TensorType], name: str) -> tuple[Graph, list]
 
 
 __all__ = ["Trace", "Tracer", "GraphTracer", "GraphTrace", "bind", "current_trace",
-           "current_graph_trace", "eval_graph", "find_trace", "new_trace", "new_graph_trace",
-           "trace_flat",
+           "constant_trace", "current_graph_trace", "eval_graph", "find_trace", "new_trace",
+           "new_graph_trace", "trace_flat", "trace_subgraph", "ClosureTrace",
            "SourceInfo", "UnexpectedTracerError"]

@@ -30,7 +30,7 @@ import numpy as np
 from .. import cache, config, profiler
 from ..errors import CompileError
 from ..ir import Graph, Literal, Var
-from . import buffers, codegen
+from . import buffers, codegen, entry_control
 from . import interpreter
 
 NEEDS_FUSION = True
@@ -120,6 +120,7 @@ class _EntryWriter:
             self.names[id(v)] = f"c{k}"
             self.views.add(id(v))
         self.counter = 0
+        self.depth = 1  # indentation: loop and branch bodies are deeper
 
     def fresh(self) -> str:
         self.counter += 1
@@ -151,7 +152,7 @@ class _EntryWriter:
         return codegen.literal_code(atom) if isinstance(atom, Literal) else f"{self.use(atom)}[()]"
 
     def emit(self, text: str):
-        self.lines.append("    " + text)
+        self.lines.append("    " * self.depth + text)
 
     def define(self, var: Var, expr: str, view: bool) -> str:
         name = self.fresh()
@@ -216,6 +217,8 @@ def _emit(w: _EntryWriter, eqn, threshold: int):
             else:
                 outs.append(name_)
         w.emit(f"{kname}({', '.join(ins + outs + source.constants)})")
+    elif eqn.prim.kind == "control":
+        entry_control.emit_control(w, eqn, lambda w_, e: _emit(w_, e, threshold))
     elif name == "broadcast_in_dim":
         x = eqn.inputs[0]
         expanded = [1] * len(shape)

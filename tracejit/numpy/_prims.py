@@ -14,7 +14,7 @@ from ..ir import TensorType
 from ..primitives import elementwise as E
 from ..primitives import reductions as R
 from ..primitives import structural as S
-from ..tracing import Tracer, current_graph_trace, find_trace
+from ..tracing import Tracer, constant_trace, current_graph_trace, find_trace
 
 is_python_scalar = dtypes.is_python_scalar
 
@@ -40,8 +40,7 @@ def any_traced(args, kwargs=None) -> bool:
 def the_trace(*args):
     """The trace that operations on ``args`` belong to (for creation functions, the innermost
     graph trace: constants need no differentiation, only recording)."""
-    trace = find_trace(list(flat_values(args)))
-    return trace if trace is not None else current_graph_trace()
+    return constant_trace(find_trace(list(flat_values(args))))
 
 
 def lift(x, trace=None):

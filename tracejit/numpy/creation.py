@@ -53,6 +53,9 @@ def _array_from_nested(obj, dtype):
 def _array_traced(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, like=None):
     if P.is_traced(object):
         result = object if dtype is None else P.convert(object, dtypes.canonical_dtype(dtype))
+    elif isinstance(object, (np.ndarray, np.generic)):  # inside a trace: a traced constant
+        result = P.lift(object)
+        result = result if dtype is None else P.convert(result, dtypes.canonical_dtype(dtype))
     else:
         result = _array_from_nested(object, dtype)
     if ndmin > result.ndim:
@@ -60,10 +63,12 @@ def _array_traced(object, dtype=None, *, copy=True, order="K", subok=False, ndmi
     return result
 
 
-array = implements(np.array)(_array_traced)
+# Inside a trace even NumPy arrays become traced arrays (so `tnp.asarray(a)[i]` can take a
+# traced index); outside one these are NumPy's own.
+array = implements(np.array, creation=True)(_array_traced)
 
 
-@implements(np.asarray)
+@implements(np.asarray, creation=True)
 def asarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
     return _array_traced(a, dtype)
 

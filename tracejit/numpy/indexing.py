@@ -90,7 +90,7 @@ def _expand(key, ndim):
 
 def getitem(x, key):
     x = P.lift(x)
-    trace = x._trace
+    trace = P.the_trace(x)
     entries = _expand(key, x.ndim)
     # newaxis is a length-1 axis taken whole: insert the axes first, then index them with `:`.
     if any(e is None for e in entries):
@@ -195,5 +195,5 @@ def _normalise_index(e, n, axis, trace):
 
 def take_along_axis_static(x, index, axis):
     """x gathered along ``axis`` by a concrete index vector (the result keeps x's rank)."""
-    gathered = P.gather(x, [x._trace.lift(np.asarray(index, dtype=np.int64))], (axis,))
+    gathered = P.gather(x, [P.the_trace(x).lift(np.asarray(index, dtype=np.int64))], (axis,))
     return P.transpose(gathered, list(range(1, axis + 1)) + [0] + list(range(axis + 1, x.ndim)))

@@ -328,7 +328,7 @@ def diag(v, k=0):
     if x.ndim != 1:
         raise P.user_error(ValueError, "Input must be 1- or 2-d.")
     n = x.shape[0] + abs(k)
-    padded = P.pad(x, x._trace.lift(np.zeros((), x.dtype)), [(0, abs(k), 0)])
+    padded = P.pad(x, P.the_trace(x).lift(np.zeros((), x.dtype)), [(0, abs(k), 0)])
     # Row i holds v[i] at column i + k (k >= 0); column j holds v[j] at row j - k (k < 0).
     values = P.broadcast_to(P.reshape(padded, (n, 1) if k >= 0 else (1, n)), (n, n))
     mask = _band_mask((n, n), k, k, x._trace)

@@ -28,8 +28,12 @@ def apply_ufunc(ufunc, body, args):
         raise P.user_error(TypeError, f"{ufunc.__name__}() takes {ufunc.nin} arguments, "
                                       f"got {len(args)}")
     trace = P.the_trace(*args)
+    # Only Python scalars: NumPy makes them arrays of their default dtypes first (asked with
+    # `int` twice, a comparison would resolve to its object loop).
+    only_weak = all(P.ttype_of(a).weak for a in args)
+    keys = tuple(P.ttype_of(a).dtype if only_weak else _resolve_key(a) for a in args)
     try:
-        resolved = ufunc.resolve_dtypes(tuple(_resolve_key(a) for a in args) + (None,))
+        resolved = ufunc.resolve_dtypes(keys + (None,))
     except TypeError as e:
         raise P.user_error(TypeError, str(e)) from None
     types = [P.ttype_of(a) for a in args]

@@ -24,6 +24,8 @@ def cse(graph: Graph) -> Graph:
     seen: dict = {}
 
     def step(eqn, inputs):
+        if len(eqn.outputs) != 1:  # control flow: never merged
+            return with_inputs(eqn, inputs)
         key = (eqn.prim.name, tuple(_atom_key(a) for a in inputs),
                tuple((k, _param_key(v)) for k, v in eqn.params.items()))
         try:

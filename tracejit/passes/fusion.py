@@ -421,8 +421,17 @@ def _rename(body: Graph) -> Graph:
 
 
 def kernel_eqns(graph: Graph) -> list[Eqn]:
-    """The equations that run as kernels: fused kernels and every other compute primitive."""
-    return [e for e in graph.eqns if e.prim.kind not in ("movement",)]
+    """The equations that run as kernels: fused kernels and every other compute primitive,
+    those inside loop bodies and branches included (in the order compiled code meets them)."""
+    result = []
+    for e in graph.eqns:
+        if e.prim.kind == "control":
+            for value in e.params.values():
+                if isinstance(value, Graph):
+                    result += kernel_eqns(value)
+        elif e.prim.kind != "movement":
+            result.append(e)
+    return result
 
 
 __all__ = ["Decision", "FusionReport", "fuse", "kernel", "kernel_eqns", "TensorType"]

@@ -8,10 +8,10 @@ every intermediate graph is kept, by stage name, for ``compiled.lower(...).as_te
 from __future__ import annotations
 
 from .. import config
-from ..ir import Graph, verify
+from ..ir import Eqn, Graph, verify
 from .cse import cse
 from .dce import dce
-from .fusion import fuse
+from .fusion import FusionReport, fuse
 from .layout import layout
 from .simplify import simplify
 
@@ -24,19 +24,40 @@ PASSES = (
 STAGES = ("traced",) + tuple(name for name, _ in PASSES) + ("fused",)
 
 
+def nested(pass_fn):
+    """``pass_fn`` applied to a graph and, first, to the sub-graphs of its control-flow
+    equations (loop bodies and branches are optimised and fused like any graph)."""
+    def run(graph: Graph) -> Graph:
+        eqns = []
+        for eqn in graph.eqns:
+            if eqn.prim.kind == "control":
+                params = {k: run(v) if isinstance(v, Graph) else v for k, v in eqn.params.items()}
+                eqn = Eqn(eqn.prim, eqn.inputs, params, eqn.outputs, eqn.source_info)
+            eqns.append(eqn)
+        return pass_fn(Graph(graph.inputs, eqns, graph.outputs, graph.consts, graph.name))
+    return run
+
+
 def run_pipeline(graph: Graph, fusion: bool = False):
     """(stages, fusion report): every stage's graph by name, in order, the last one being what
     the backend compiles. ``fusion`` adds the ``fused`` stage for backends that generate code."""
     stages = {"traced": graph}
     check = config.get("verify")
     for name, pass_fn in PASSES:
-        graph = pass_fn(graph)
+        graph = nested(pass_fn)(graph)
         if check:
             verify(graph)
         stages[name] = graph
     report = None
     if fusion:
-        graph, report = fuse(graph)
+        reports = []
+
+        def fuse_one(g):
+            fused, one = fuse(g)
+            reports.append(one)
+            return fused
+        graph = nested(fuse_one)(graph)
+        report = FusionReport([d for one in reports for d in one.decisions])
         if check:
             verify(graph)
         stages["fused"] = graph

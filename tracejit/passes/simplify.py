@@ -39,6 +39,8 @@ def simplify(graph: Graph) -> Graph:
         return None
 
     def step(eqn, inputs):
+        if len(eqn.outputs) != 1:  # control flow (its sub-graphs are simplified on their own)
+            return with_inputs(eqn, inputs)
         (out,) = eqn.outputs
         result = _simplify(eqn, inputs, out, constant, producers)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tracing import Tracer
+from ..tracing import Tracer, constant_trace
 from .registry import REGISTRY
 
 
@@ -23,7 +23,7 @@ def full_like(x, value, dtype=None, shape=None):
     dtype = np.dtype(dtype if dtype is not None else x.dtype)
     shape = tuple(x.shape if shape is None else shape)
     if isinstance(x, Tracer):
-        scalar = x._trace.lift(np.asarray(value, dtype=dtype))
+        scalar = constant_trace(x._trace).lift(np.asarray(value, dtype=dtype))
         return _p("broadcast_in_dim").bind(scalar, shape=shape, dims=()) if shape else scalar
     return np.full(shape, value, dtype=dtype)
 
@@ -34,7 +34,7 @@ def zeros_like(x):
 
 def iota_like(x, shape, dimension, dtype=np.int64):
     if isinstance(x, Tracer):
-        return x._trace.process(_p("iota"), (), {"shape": tuple(shape), "dtype": np.dtype(dtype),
+        return constant_trace(x._trace).process(_p("iota"), (), {"shape": tuple(shape), "dtype": np.dtype(dtype),
                                                  "dimension": dimension})[0]
     return _p("iota").impl(shape=tuple(shape), dtype=np.dtype(dtype), dimension=dimension)
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-KINDS = ("elementwise", "movement", "reduction", "contraction", "indexing", "creation", "fused")
+KINDS = ("elementwise", "movement", "reduction", "contraction", "indexing", "creation", "fused",
+         "control")
 
 REGISTRY: dict[str, Primitive] = {}
 

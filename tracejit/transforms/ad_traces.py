@@ -78,7 +78,7 @@ class TapeEntry:
     inputs: list  # per operand: its tape node (int) or None for constants
     values: list  # the operands' primal values (one level down)
     params: dict
-    node: int
+    node: int | list  # a list (a node or None per result) for primitives with several results
     out: object
 
 
@@ -118,15 +118,30 @@ class TapeTrace(Trace):
     def process(self, prim, args, params):
         tracers = [self.lift(a) for a in args]
         values = [t.value for t in tracers]
-        out = bind(prim, values, params)
-        weak = all(t.ttype.weak for t in tracers) and bool(tracers)
         nodes = [t.node for t in tracers]
         if prim.differentiable is None:
             raise NotImplementedError(at_user_line(
                 f"primitive `{prim.name}` has no differentiation rule"))
+        if prim.multiple_results:
+            return self._process_multiple(prim, values, nodes, params)
+        out = bind(prim, values, params)
+        weak = all(t.ttype.weak for t in tracers) and bool(tracers)
         if not prim.differentiable or not is_float(out) or all(n is None for n in nodes):
             return [TapeTracer(self, out, None, weak)]
         return [self.record(prim, nodes, values, params, out, weak)]
+
+    def _process_multiple(self, prim, values, nodes, params):
+        """A primitive with several results (control flow): one tape entry with a node per
+        float result. A primitive may run a different forward computation on the tape
+        (``tape_forward``: a loop that also keeps what its backward pass needs), returning
+        its results and the rule object whose ``pullback`` the backward walk calls."""
+        if not prim.differentiable or all(n is None for n in nodes):
+            return [TapeTracer(self, o, None) for o in bind(prim, values, params)]
+        forward = getattr(prim, "tape_forward", None)
+        outs, rule = forward(values, params) if forward else (bind(prim, values, params), prim)
+        out_nodes = [self.new_node() if is_float(o) else None for o in outs]
+        self.tape.append(TapeEntry(rule, nodes, values, dict(params), out_nodes, list(outs)))
+        return [TapeTracer(self, o, n) for o, n in zip(outs, out_nodes)]
 
     def record(self, rule, nodes, values, params, out, weak=False) -> TapeTracer:
         node = self.new_node()
@@ -158,11 +173,16 @@ class JVPTrace(Trace):
         tracers = [self.lift(a) for a in args]
         values = [t.value for t in tracers]
         tangents = [t.tangent if is_float(t.value) else None for t in tracers]
-        out = bind(prim, values, params)
-        weak = all(t.ttype.weak for t in tracers) and bool(tracers)
         if prim.differentiable is None:
             raise NotImplementedError(at_user_line(
                 f"primitive `{prim.name}` has no differentiation rule"))
+        if prim.multiple_results:  # control flow: its jvp rule computes values and tangents
+            if not prim.differentiable or all(t is None for t in tangents):
+                return [JVPTracer(self, o, None) for o in bind(prim, values, params)]
+            outs, tangents_out = prim.jvp(values, tangents, **params)
+            return [JVPTracer(self, o, t) for o, t in zip(outs, tangents_out)]
+        out = bind(prim, values, params)
+        weak = all(t.ttype.weak for t in tracers) and bool(tracers)
         if not prim.differentiable or not is_float(out) or all(t is None for t in tangents):
             return [JVPTracer(self, out, None, weak)]
         tangent = prim.jvp(values, tangents, out, **params)

@@ -50,9 +50,14 @@ def _backward(tape, out_nodes, cts):
             if node is not None:
                 accumulate(node, ct)
         for entry in reversed(tape):
-            ct = ct_env.pop(entry.node, None)
-            if ct is None:
-                continue
+            if isinstance(entry.node, list):  # several results: a cotangent (or None) each
+                ct = [None if n is None else ct_env.pop(n, None) for n in entry.node]
+                if all(c is None for c in ct):
+                    continue
+            else:
+                ct = ct_env.pop(entry.node, None)
+                if ct is None:
+                    continue
             needed = tuple(node is not None for node in entry.inputs)
             in_cts = entry.rule.pullback(ct, entry.values, entry.out, needed, entry.params)
             for node, in_ct in zip(entry.inputs, in_cts):
