@@ -127,6 +127,10 @@ class Lowered:
         """Graphviz DOT text of the graph at ``stage`` (fused kernels as clusters)."""
         return introspect.to_dot(self.stages[stage if stage in self.stages else "dce"])
 
+    def render(self, path: str, stage: str = "fused") -> str:
+        """Draw the graph at ``stage`` to ``path`` (.png/.svg/.pdf; see ``Graph.render``)."""
+        return introspect.render(self.stages[stage if stage in self.stages else "dce"], path)
+
     def dump(self, folder) -> str:
         """Write every stage's IR, the generated source and a summary to ``folder``."""
         return str(introspect.dump(self, folder, self.name))

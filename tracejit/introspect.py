@@ -101,6 +101,13 @@ def to_dot(graph: Graph) -> str:
     """Graphviz DOT text for ``graph``: inputs as ellipses, equations as boxes (with the user's
     line in the tooltip), edges labelled with types, fused kernels as clusters, and the
     backward pass of a gradient shaded."""
+    return _drawing(graph)[0]
+
+
+def _drawing(graph: Graph):
+    """(DOT text, the same picture as plain data for the matplotlib drawer): nodes as
+    (name, label, shape, shaded, cluster), edges as (from, to, label), clusters as titles."""
+    picture = {"nodes": [], "edges": [], "clusters": []}
     lines = [f"digraph {_quote(graph.name)} {{", "  rankdir=TB;",
              '  node [shape=box, fontname="monospace", fontsize=10];',
              '  edge [fontname="monospace", fontsize=9];']
@@ -111,12 +118,16 @@ def to_dot(graph: Graph) -> str:
         name = f"n{counter[0]}"
         counter[0] += 1
         lines.append(f"{indent}{name} [label={_quote(label)}{attrs}];")
+        shape = "ellipse" if "ellipse" in attrs else "box"
+        cluster = len(picture["clusters"]) - 1 if indent != "  " else None
+        picture["nodes"].append((name, label, shape, "fillcolor" in attrs, cluster))
         return name
 
     def edge(atom, target: str, indent: str = "  "):
         if isinstance(atom, Var) and id(atom) in producer:
             lines.append(f"{indent}{producer[id(atom)]} -> {target} "
                          f"[label={_quote(str(atom.ttype))}];")
+            picture["edges"].append((producer[id(atom)], target, str(atom.ttype)))
 
     for k, v in enumerate(graph.inputs):
         producer[id(v)] = node(f"input {k}: {v.ttype}", ", shape=ellipse")
@@ -135,6 +146,7 @@ def to_dot(graph: Graph) -> str:
         body = eqn.params["body"]
         lines.append(f"  subgraph cluster_k{n_kernels} {{")
         title = f"kernel _k{n_kernels} ({eqn.params['kind']})"
+        picture["clusters"].append(title)
         lines.append(f"    label={_quote(title)};")
         lines.append('    style=rounded; color="#4a7ab5"; fontname="monospace";')
         n_kernels += 1
@@ -159,25 +171,32 @@ def to_dot(graph: Graph) -> str:
     if any("fillcolor" in line for line in lines):
         lines.insert(4, '  label="shaded: the backward pass of the gradient"; labelloc=t;')
     lines.append("}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", picture
 
 
 def render(graph: Graph, path: str) -> str:
-    """Draw ``graph`` to ``path`` (format from its suffix: .svg, .png, .pdf) with Graphviz."""
+    """Draw ``graph`` to ``path`` (format from its suffix: .svg, .png, .pdf): with Graphviz
+    where its Python package and ``dot`` program are installed, else with matplotlib (a
+    simpler layered layout)."""
+    target = Path(path)
     try:
         import graphviz
-    except ImportError:
-        raise RuntimeError("rendering needs the `graphviz` Python package and Graphviz's `dot` "
-                           "program (pip install 'tracejit[viz]', and your system's graphviz); "
-                           "graph.to_dot() gives the DOT text without them") from None
-    target = Path(path)
-    source = graphviz.Source(to_dot(graph))
-    try:
+        source = graphviz.Source(to_dot(graph))
         return source.render(outfile=str(target), format=target.suffix.lstrip(".") or "svg",
                              cleanup=True)
-    except graphviz.backend.ExecutableNotFound:
-        raise RuntimeError("Graphviz's `dot` program is not installed (apt install graphviz, "
-                           "brew install graphviz); graph.to_dot() gives the DOT text") from None
+    except (ImportError, AttributeError):
+        pass
+    except Exception as e:  # graphviz.ExecutableNotFound: the package without the program
+        if type(e).__name__ != "ExecutableNotFound":
+            raise
+    try:
+        from .picture import draw
+    except ImportError:
+        raise RuntimeError("rendering needs Graphviz (its `graphviz` Python package and `dot` "
+                           "program) or matplotlib: pip install 'tracejit[viz]'; "
+                           "graph.to_dot() gives the DOT text without either") from None
+    draw(_drawing(graph)[1], graph.name, target)
+    return str(target)
 
 
 # --- dump folders ------------------------------------------------------------------------------

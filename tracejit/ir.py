@@ -120,8 +120,8 @@ class Graph:
         return to_dot(self)
 
     def render(self, path: str) -> str:
-        """Draw the graph to ``path`` (.svg/.png/.pdf); needs the ``graphviz`` package and
-        program (the ``viz`` extra)."""
+        """Draw the graph to ``path`` (.svg/.png/.pdf) with Graphviz where its ``dot``
+        program is installed, else with matplotlib (the ``viz`` extra has both packages)."""
         from .introspect import render
         return render(self, path)
 
