@@ -146,7 +146,7 @@ def cond(pred, true_fun, false_fun, *operands):
             if targets is not None:
                 outs = [_as_type(o, tt) if tt is not None else o for o, tt in zip(outs, targets)]
             return outs
-        graph, outs, captured = trace_subgraph(f, types, name)
+        graph, _, captured = trace_subgraph(f, types, name)
         return graph, out_tree[0], captured
 
     t_graph, t_tree, t_captured = trace_branch(true_fun, "true_branch")

@@ -184,7 +184,7 @@ def render(graph: Graph, path: str) -> str:
         source = graphviz.Source(to_dot(graph))
         return source.render(outfile=str(target), format=target.suffix.lstrip(".") or "svg",
                              cleanup=True)
-    except (ImportError, AttributeError):
+    except ImportError:
         pass
     except Exception as e:  # graphviz.ExecutableNotFound: the package without the program
         if type(e).__name__ != "ExecutableNotFound":

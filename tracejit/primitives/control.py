@@ -47,9 +47,9 @@ def _check_carry(what, outs, carry):
                         f"{[str(t) for t in carry]}")
 
 
-def _check_scalar_pred(what, t: TensorType, kinds="b"):
+def _check_scalar(what, t: TensorType, kinds="b"):
     if t.shape != () or t.dtype.kind not in kinds:
-        raise TypeError(f"{what}: the predicate must be a scalar of kind {kinds!r}, not {t}")
+        raise TypeError(f"{what} must be a scalar of dtype kind {kinds!r}, not {t}")
 
 
 def _evaluate(graph, values):
@@ -66,7 +66,7 @@ def _fresh(values, operands):
 # --- cond ------------------------------------------------------------------------------------
 
 def _cond_abstract_eval(pred, *ops, true_branch, false_branch):
-    _check_scalar_pred("cond", pred)
+    _check_scalar("cond: the predicate", pred)
     _check_inputs("cond (true branch)", true_branch, ops)
     _check_inputs("cond (false branch)", false_branch, ops)
     t, f = true_branch.out_types, false_branch.out_types
@@ -88,7 +88,7 @@ cond = Primitive("cond", "control", abstract_eval=_cond_abstract_eval, impl=_con
 
 def _fori_abstract_eval(lower, upper, *rest, body, n_carry):
     for bound in (lower, upper):
-        _check_scalar_pred("fori_loop bound", bound, "iu")
+        _check_scalar("fori_loop: a bound", bound, "iu")
     _check_inputs("fori_loop", body, [body.in_types[0], *rest])
     carry = list(rest[:n_carry])
     _check_carry("fori_loop", body.out_types, carry)
@@ -116,7 +116,7 @@ def _while_abstract_eval(*operands, cond, body, n_carry, n_cond_consts):
     _check_inputs("while_loop (cond)", cond, [*carry, *cond_consts])
     _check_inputs("while_loop (body)", body, [*carry, *body_consts])
     (pred,) = cond.out_types
-    _check_scalar_pred("while_loop cond", pred)
+    _check_scalar("while_loop: the condition", pred)
     _check_carry("while_loop", body.out_types, carry)
     return carry
 

@@ -45,6 +45,7 @@ class Primitive:
         self.jvp: Callable | None = None
         self.differentiable: bool | None = None  # None: not yet decided (the registry test fails)
         self._vjp_takes_needed = False
+        self.tape_forward: Callable | None = None
         REGISTRY[name] = self
 
     def abstract_eval(self, *in_types, **params):
@@ -52,7 +53,8 @@ class Primitive:
         result = self._abstract_eval(*in_types, **params)
         return list(result) if self.multiple_results else [result]
 
-    def def_ad(self, vjp: Callable, jvp: Callable, *, takes_needed=False) -> Primitive:
+    def def_ad(self, vjp: Callable | None, jvp: Callable, *, takes_needed=False,
+               tape_forward: Callable | None = None) -> Primitive:
         """Attach derivative rules (both emit IR through ``bind``, so they compose):
 
         ``vjp(ct, *primals, out, **params) -> [ct per primal or None]``
@@ -60,9 +62,19 @@ class Primitive:
 
         With ``takes_needed`` the VJP also receives ``needed`` (one bool per operand) and computes
         only those cotangents: no work, and no spurious warnings, for constant operands.
+
+        Primitives with several results (control flow) take and give lists: ``ct`` has one
+        cotangent (or None) per result, and ``jvp(primals, tangents, **params)`` returns
+        ``(results, tangents)``, computing both. Instead of ``vjp`` such a primitive may give
+        ``tape_forward(values, params) -> (results, rule)``: what reverse mode runs forward (a
+        loop that also keeps what its backward pass needs), and the object whose
+        ``pullback(ct, values, out, needed, params)`` the backward pass calls.
         """
+        if vjp is None and tape_forward is None:
+            raise ValueError(f"{self.name}: def_ad needs a vjp rule or a tape_forward")
         self.vjp, self.jvp, self.differentiable = vjp, jvp, True
         self._vjp_takes_needed = takes_needed
+        self.tape_forward = tape_forward
         return self
 
     def pullback(self, ct, values, out, needed, params) -> list:

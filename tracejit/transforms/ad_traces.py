@@ -137,7 +137,7 @@ class TapeTrace(Trace):
         its results and the rule object whose ``pullback`` the backward walk calls."""
         if not prim.differentiable or all(n is None for n in nodes):
             return [TapeTracer(self, o, None) for o in bind(prim, values, params)]
-        forward = getattr(prim, "tape_forward", None)
+        forward = prim.tape_forward
         outs, rule = forward(values, params) if forward else (bind(prim, values, params), prim)
         out_nodes = [self.new_node() if is_float(o) else None for o in outs]
         self.tape.append(TapeEntry(rule, nodes, values, dict(params), out_nodes, list(outs)))

@@ -379,10 +379,6 @@ def _fori_tape_forward(values, params):
     return outs[1:], rule
 
 
-def _loop_vjp(*args, **kwargs):
-    raise AssertionError("tracejit bug: loops are differentiated through tape_forward")
-
-
 def _no_second_order(*args, **kwargs):
     raise NotImplementedError(at_user_line(
         "differentiating the reverse-mode derivative of a while_loop (grad of grad, hessian, "
@@ -391,10 +387,7 @@ def _no_second_order(*args, **kwargs):
         "or scan, which are differentiable to any order."))
 
 
-C.fori_loop.def_ad(_loop_vjp, _fori_jvp, takes_needed=True)
-C.fori_loop.tape_forward = _fori_tape_forward
-C.while_loop.def_ad(_loop_vjp, _while_jvp, takes_needed=True)
-C.while_loop.tape_forward = _while_tape_forward
-C.scan.def_ad(_loop_vjp, _scan_jvp, takes_needed=True)
-C.scan.tape_forward = _scan_tape_forward
+C.fori_loop.def_ad(None, _fori_jvp, tape_forward=_fori_tape_forward)
+C.while_loop.def_ad(None, _while_jvp, tape_forward=_while_tape_forward)
+C.scan.def_ad(None, _scan_jvp, tape_forward=_scan_tape_forward)
 C.while_loop_grad.def_ad(_no_second_order, _no_second_order)
