@@ -5,6 +5,9 @@ os.environ.setdefault("TRACEJIT_VERIFY", "1")
 # Tests check what compiled code computes, not how fast: Numba's unoptimised code generation
 # compiles about a third faster, which is most of the suite's time on the numba_cpu backend.
 os.environ.setdefault("NUMBA_OPT", "0")
+# The CUDA backend's tests run on Numba's CUDA simulator unless told otherwise (set it to 0 on
+# a GPU machine). Numba reads it once, when first imported: so here, before anything imports it.
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 # The compile cache goes to a temporary folder, shared by the xdist workers (they inherit the
 # environment), removed when the controlling process exits.
 if "TRACEJIT_CACHE_DIR" not in os.environ:

@@ -15,17 +15,26 @@ from .api import Compiled, Lowered, compile, make_ir
 from .cache import clear_cache
 from .control_flow import cond, fori_loop, scan, while_loop
 from .profiler import profile
-from .errors import CompileError, IRVerificationError, TracerConversionError
+from .errors import CompileError, DeviceError, IRVerificationError, TracerConversionError
 from .ir import Graph, TensorType, verify
 from .tracing import UnexpectedTracerError
 from .transforms.autodiff import (custom_vjp, grad, hessian, jacfwd, jacrev, jvp, stop_gradient,
                                   value_and_grad, vjp)
 from .transforms.check import check_grads
 
+
+
+def device_put(x):
+    """``x`` on the CUDA device, as a ``numba.cuda`` device array (copied from the host; a
+    device array is returned as it is). Needs ``tracejit[cuda]`` and a GPU or the simulator."""
+    from .backends.numba_cuda import device_put as put
+    return put(x)
+
+
 __version__ = "0.1.0"
 
-__all__ = ["CompileError", "Compiled", "Graph", "IRVerificationError", "Lowered", "TensorType",
+__all__ = ["CompileError", "Compiled", "DeviceError", "Graph", "IRVerificationError", "Lowered", "TensorType",
            "TracerConversionError", "UnexpectedTracerError", "check_grads", "clear_cache",
-           "compile", "cond", "config", "custom_vjp", "fori_loop", "grad", "hessian", "jacfwd",
+           "compile", "cond", "config", "custom_vjp", "device_put", "fori_loop", "grad", "hessian", "jacfwd",
            "jacrev", "jvp", "make_ir", "profile", "scan", "stop_gradient", "value_and_grad",
            "verify", "vjp", "while_loop"]

@@ -36,7 +36,15 @@ def _leaf_key(leaf):
         return (), leaf.dtype, False
     if dtypes.is_python_scalar(leaf):
         return (), dtypes.python_scalar_dtype(leaf), True
+    if _is_device_array(leaf):
+        return tuple(leaf.shape), np.dtype(leaf.dtype), False
     return None
+
+
+def _is_device_array(leaf) -> bool:
+    """A CUDA device array (``__cuda_array_interface__``, or the CUDA simulator's arrays)."""
+    t = type(leaf)
+    return hasattr(t, "__cuda_array_interface__") or t.__name__ == "FakeCUDAArray"
 
 
 def _leaf_ok(leaf, key) -> bool:
@@ -63,7 +71,7 @@ def _check_leaf(leaf, key, path: str, fname: str) -> None:
 
 
 def _to_runtime(leaf, key):
-    if isinstance(leaf, np.ndarray):
+    if isinstance(leaf, np.ndarray) or _is_device_array(leaf):
         return leaf
     return np.asarray(leaf, dtype=key[1])
 
@@ -153,12 +161,17 @@ class Compiled:
     """A function traced once per signature and run by a backend. Made by ``tracejit.compile``."""
 
     def __init__(self, fun: Callable, static_argnums=(), static_argnames=(), backend=None,
-                 donate_argnums=()):
+                 donate_argnums=(), device=None, return_device_arrays=False):
         if not callable(fun):
             raise TypeError(f"compile() expects a function, got {type(fun).__name__}")
         self.fun = fun
-        self.backend = backend or config.get("backend")
+        self.backend = _choose_backend(backend, device)
         get_backend(self.backend)  # fail early on an unknown name
+        self._on_device = self.backend == "numba_cuda"
+        if return_device_arrays and not self._on_device:
+            raise ValueError("return_device_arrays=True needs device='cuda' (the backend "
+                             f"{self.backend!r} returns NumPy arrays)")
+        self._backend_options = {"return_device_arrays": True} if return_device_arrays else {}
         self.static_argnums, self.static_argnames = _static_sets(fun, static_argnums,
                                                                  static_argnames)
         self.donate_argnums = _donate_set(donate_argnums, self.static_argnums, fun)
@@ -195,6 +208,14 @@ class Compiled:
         dyn_args, dyn_kwargs, statics = self._split(args, kwargs)
         leaves, treedef = pytree.flatten((tuple(dyn_args), dyn_kwargs))
         keys = tuple(_leaf_key(leaf) for leaf in leaves)
+        if not self._on_device and any(map(_is_device_array, leaves)):
+            for leaf, path in zip(leaves, pytree.leaf_paths(treedef)):
+                if _is_device_array(leaf):
+                    raise errors.DeviceError(at_user_line(
+                        f"{self._name}: argument {recompile.pretty_path(path)} is a CUDA device "
+                        f"array, but this function runs on the CPU (backend {self.backend!r}). "
+                        "Copy it to the host (x.copy_to_host()) or compile with "
+                        "device='cuda'."))
         if not all(_leaf_ok(leaf, k) for leaf, k in zip(leaves, keys)):
             for leaf, key, path in zip(leaves, keys, pytree.leaf_paths(treedef)):
                 _check_leaf(leaf, key, recompile.pretty_path(path), self._name)
@@ -242,7 +263,8 @@ class Compiled:
         stages, report = run_pipeline(graph, fusion=getattr(backend, "NEEDS_FUSION", False))
         passed = time.perf_counter()
         donate = self._donated_leaves(key)
-        run = backend.compile_graph(list(stages.values())[-1], donate=donate)
+        run = backend.compile_graph(list(stages.values())[-1], donate=donate,
+                                    **self._backend_options)
         self._warn_unused_donations(key, getattr(run, "unused_donations", ()))
         signature = recompile.describe(key)
         entry = self._entries[key] = _Entry(stages, out_tree, run, report, signature)
@@ -390,8 +412,21 @@ def _static_sets(fun, static_argnums, static_argnames):
     return frozenset(nums), frozenset(names)
 
 
+def _choose_backend(backend, device) -> str:
+    from .backends import DEVICES
+    if device is None:
+        return backend or config.get("backend")
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; devices: {', '.join(DEVICES)}")
+    if backend is not None and backend != DEVICES[device] and \
+            not (device == "cpu" and backend == "interpreter"):
+        raise ValueError(f"device={device!r} and backend={backend!r} disagree (device "
+                         f"{device!r} runs on backend {DEVICES[device]!r})")
+    return backend or DEVICES[device]
+
+
 def compile(fun=None, *, static_argnums=(), static_argnames=(), backend=None,  # noqa: A001
-            donate_argnums=()):
+            donate_argnums=(), device=None, return_device_arrays=False):
     """Compile ``fun``: trace once per signature, then run the traced graph.
 
     >>> import numpy as np, tracejit
@@ -406,10 +441,17 @@ def compile(fun=None, *, static_argnums=(), static_argnames=(), backend=None,  #
     ``donate_argnums``: positional arguments whose buffers the outputs may reuse (an optimizer
     update written in place). After the call a donated array's contents are unspecified: use
     the returned values instead. Backends that cannot reuse a buffer allocate as usual.
+
+    ``device="cuda"`` (the ``numba_cuda`` backend, needs ``tracejit[cuda]``) runs the kernels
+    on a GPU: inputs may be NumPy arrays (copied over) or device arrays (taken as they are);
+    results are NumPy arrays, or device arrays with ``return_device_arrays=True``. Without a
+    GPU, ``NUMBA_ENABLE_CUDASIM=1`` runs it on Numba's CUDA simulator.
     """
+    options = dict(backend=backend, donate_argnums=donate_argnums, device=device,
+                   return_device_arrays=return_device_arrays)
     if fun is None:
-        return lambda f: Compiled(f, static_argnums, static_argnames, backend, donate_argnums)
-    return Compiled(fun, static_argnums, static_argnames, backend, donate_argnums)
+        return lambda f: Compiled(f, static_argnums, static_argnames, **options)
+    return Compiled(fun, static_argnums, static_argnames, **options)
 
 
 def make_ir(fun, *, static_argnums=(), static_argnames=()):

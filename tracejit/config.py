@@ -34,8 +34,9 @@ class Setting:
 
 SETTINGS = {s.name: s for s in (
     Setting("backend", "TRACEJIT_BACKEND", str, "numba_cpu",
-            "backend used when compile() names none: numba_cpu (fused kernels compiled with "
-            "Numba) or interpreter (each primitive run by NumPy: no compile time)"),
+            "backend used when compile() names neither a backend nor a device: numba_cpu (fused "
+            "kernels compiled with Numba), interpreter (each primitive run by NumPy: no compile "
+            "time) or numba_cuda (CUDA kernels through numba-cuda; docs/cuda.md)"),
     Setting("debug", "TRACEJIT_DEBUG", int, 0,
             "what compiles print (tracejit/debug.py): 1 traces and compiles with timings (and "
             "warnings about suspicious programs, e.g. a gradient that is zero because the "

@@ -99,5 +99,10 @@ class CompileError(RuntimeError):
     fused into it and the user's lines they came from; Numba's own message follows it."""
 
 
+class DeviceError(RuntimeError):
+    """The requested device cannot be used here (no GPU, no simulator, no numba-cuda), or an
+    array lives on a device the compiled function does not run on."""
+
+
 class IRVerificationError(Exception):
     """A graph broke an IR invariant; this is a bug in tracejit (or in a pass), not in user code."""

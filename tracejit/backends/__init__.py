@@ -4,7 +4,9 @@ from __future__ import annotations
 import importlib
 
 BACKENDS = {"interpreter": "tracejit.backends.interpreter",
-            "numba_cpu": "tracejit.backends.numba_cpu"}
+            "numba_cpu": "tracejit.backends.numba_cpu",
+            "numba_cuda": "tracejit.backends.numba_cuda"}
+DEVICES = {"cpu": "numba_cpu", "cuda": "numba_cuda"}  # compile(f, device=...) -> backend
 
 
 def get_backend(name: str):

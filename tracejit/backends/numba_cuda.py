@@ -1,0 +1,779 @@
+"""The CUDA backend: the fused graph's kernels as ``numba.cuda`` kernels (the ``numba-cuda``
+package), launched by a Python driver that keeps every value on the device.
+
+The graph is the one the CPU backend runs (same passes, same fusion); only the drivers differ
+(``cuda_codegen.py``): grid-stride elementwise kernels, one block per row for reductions and
+row kernels (softmax, layernorm), a two-pass many-block reduction for full reductions, and a
+tiled shared-memory matmul that runs the elementwise kernel consuming its product as its
+epilogue (``x @ w + b`` then an activation: one launch, the product never stored). Movement
+(transpose, slice, rev, broadcast, pad, concatenate) is one strided-copy kernel
+(``cuda_runtime.py``); control flow runs its sub-graphs' kernels from Python loops, reading a
+loop condition or branch predicate back from the device once per iteration.
+
+Inputs may be NumPy arrays (copied to the device), ``numba.cuda`` device arrays, or anything
+with ``__cuda_array_interface__`` (CuPy, PyTorch), taken without a copy. Outputs come back as
+NumPy arrays, or as device arrays with ``compile(..., return_device_arrays=True)``.
+
+On a machine without a GPU, ``NUMBA_ENABLE_CUDASIM=1`` (set before Numba is imported) runs the
+same kernels on Numba's CUDA simulator, with small launch geometry (``geometry()``).
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import sys
+import threading
+import time
+import types
+
+import numpy as np
+
+from ..errors import CompileError, DeviceError
+from ..ir import Graph, Literal
+from . import cuda_codegen, interpreter
+from .cuda_codegen import Geometry
+
+NEEDS_FUSION = True
+
+# Launch geometry on a real GPU (the simulator runs every thread as a Python thread: small).
+THREADS_PER_BLOCK = 256  # elementwise kernels (8 warps)
+REDUCE_THREADS_PER_BLOCK = 256  # reduce/row kernels: one block per row, a power of two
+MATMUL_TILE = 16  # 16 x 16 threads per matmul block, two 16 x 16 tiles in shared memory
+BLOCKS_PER_SM = 32  # grid-stride kernels: at most this many blocks per multiprocessor
+PARTIAL_BLOCKS_PER_SM = 4  # blocks of a full reduction's first pass, per multiprocessor
+SIMULATOR_GEOMETRY = Geometry(threads=32, reduce_threads=16, tile=4, max_blocks=4,
+                              partial_blocks=3)
+
+_modules: dict[str, types.ModuleType] = {}
+_lock = threading.RLock()
+
+
+def simulator() -> bool:
+    """Whether ``numba.cuda`` is Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``)."""
+    from numba.core import config
+    return bool(config.ENABLE_CUDASIM)
+
+
+def cuda_module():
+    """``numba.cuda``, after checking a GPU (or the simulator) is there to run on."""
+    try:
+        from numba import cuda
+    except ImportError as e:  # pragma: no cover - numba-cuda is in the test extras
+        raise DeviceError("tracejit: device='cuda' needs the numba-cuda package: "
+                          "pip install 'tracejit[cuda]'") from e
+    if not simulator() and not cuda.is_available():
+        raise DeviceError(
+            "tracejit: device='cuda' but no CUDA GPU is available here (no driver or no "
+            "device). To run the CUDA backend on the CPU, on Numba's CUDA simulator (slow; for "
+            "tests), set the environment variable NUMBA_ENABLE_CUDASIM=1 before Numba is first "
+            "imported, e.g. `NUMBA_ENABLE_CUDASIM=1 python script.py`.")
+    return cuda
+
+
+@functools.lru_cache(maxsize=None)
+def geometry() -> Geometry:
+    """Launch geometry from the device's properties (its multiprocessor count)."""
+    cuda = cuda_module()
+    if simulator():
+        return SIMULATOR_GEOMETRY
+    return _real_geometry(cuda.get_current_device().MULTIPROCESSOR_COUNT)
+
+
+def _real_geometry(sms: int) -> Geometry:
+    return Geometry(THREADS_PER_BLOCK, REDUCE_THREADS_PER_BLOCK, MATMUL_TILE,
+                    sms * BLOCKS_PER_SM, sms * PARTIAL_BLOCKS_PER_SM)
+
+
+def is_device_array(x) -> bool:
+    """A CUDA device array: a ``numba.cuda`` array, or anything exposing
+    ``__cuda_array_interface__`` (CuPy, PyTorch CUDA tensors), or the simulator's arrays."""
+    t = type(x)
+    return hasattr(t, "__cuda_array_interface__") or t.__name__ == "FakeCUDAArray"
+
+
+def device_put(x):
+    """``x`` as a ``numba.cuda`` device array: copied over from the host, or (a device array
+    already) taken as it is, without a copy."""
+    cuda = cuda_module()
+    if is_device_array(x):
+        return x if hasattr(x, "copy_to_host") else cuda.as_cuda_array(x)
+    return cuda.to_device(np.asarray(x, order="C"))
+
+
+def _module(text: str) -> types.ModuleType:
+    """The module defined by a kernel's source, once per distinct text in the process."""
+    name = "tracejit_cuda_" + hashlib.sha256(text.encode()).hexdigest()[:20]
+    with _lock:
+        module = _modules.get(name)
+        if module is None:
+            module = types.ModuleType(name)
+            module.__file__ = f"<tracejit cuda {name}>"
+            sys.modules[name] = module  # Numba resolves the kernel's globals through it
+            exec(compile(text, module.__file__, "exec"), module.__dict__)
+            if simulator():
+                module.math = _SimulatorMath
+            _modules[name] = module
+        return module
+
+
+class _SimulatorMath:
+    """``math`` as CUDA's math library behaves, for kernels run by the simulator: out of the
+    domain gives NaN or inf (Python's ``math`` would raise ValueError)."""
+    inf = np.inf
+
+    @staticmethod
+    def _wrap(fn):
+        def call(*args):
+            with np.errstate(all="ignore"):
+                return fn(*args)
+        return staticmethod(call)
+
+
+for _name, _fn in {"exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1,
+                   "sqrt": np.sqrt, "sin": np.sin, "cos": np.cos, "tan": np.tan,
+                   "tanh": np.tanh, "atan": np.arctan, "atan2": np.arctan2, "floor": np.floor,
+                   "ceil": np.ceil}.items():
+    setattr(_SimulatorMath, _name, _SimulatorMath._wrap(_fn))
+
+
+def _contiguous_strides(shape) -> list[int]:
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= n
+    return strides[::-1]
+
+
+def _size(shape) -> int:
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def _array(t) -> tuple:
+    return ("array", t.dtype, max(t.ndim, 1))  # 0-d values are (1,) arrays on the device
+
+
+def _where(eqn) -> str:
+    return f" (`{eqn.prim.name}` traced at {eqn.source_info})" if eqn.source_info else ""
+
+
+class _Launches:
+    """Launch helpers shared by every program of one compiled graph."""
+
+    def __init__(self, cuda, geo: Geometry):
+        self.cuda = cuda
+        self.geo = geo
+        self.count = 0  # kernel launches since the last reset (for tests and the listing)
+
+    def grid(self, n: int, threads: int) -> int:
+        return max(1, min(-(-n // threads), self.geo.max_blocks))
+
+    def run(self, fn, n, *args, threads=None):
+        threads = threads or self.geo.threads
+        if n:
+            fn[self.grid(n, threads), threads](*args)
+            self.count += 1
+
+    def empty(self, shape, dtype):
+        return self.cuda.device_array(tuple(shape) or (1,), dtype)  # 0-d values as (1,)
+
+    def flat(self, x):
+        return x.reshape(x.size) if len(x.shape) != 1 else x
+
+    def gather(self, src, out_shape, dtype, offset, strides):
+        """A new array of ``out_shape``: element i is ``src.flat[offset + i . strides]``."""
+        from . import cuda_runtime
+        out = self.empty(out_shape, dtype)
+        shape, strides = (tuple(out_shape), tuple(strides)) if out_shape else ((1,), (0,))
+        self.run(cuda_runtime.kernel("gather_strided"), _size(shape), self.flat(src),
+                 self.flat(out), int(offset), tuple(map(int, strides)), shape)
+        return out
+
+    def place(self, src, src_shape, dst, offset, strides):
+        from . import cuda_runtime
+        shape, strides = (tuple(src_shape), tuple(strides)) if src_shape else ((1,), (0,))
+        self.run(cuda_runtime.kernel("place_strided"), _size(shape), self.flat(src),
+                 self.flat(dst), int(offset), tuple(map(int, strides)), shape)
+
+    def transposed(self, x, shape, dtype, perm):
+        """``x`` (C-contiguous, ``shape``) with axes in ``perm`` order, C-contiguous."""
+        if tuple(perm) == tuple(range(len(perm))):
+            return x
+        cs = _contiguous_strides(shape)
+        return self.gather(x, [shape[p] for p in perm], dtype, 0, [cs[p] for p in perm])
+
+    def copy(self, x):
+        y = self.cuda.device_array(x.shape, x.dtype)
+        y.copy_to_device(x)
+        return y
+
+    def scalar(self, x):
+        """A device value of one element, read on the host (a synchronisation)."""
+        return x.copy_to_host().reshape(-1)[0]
+
+
+class _Program:
+    """One graph (the top level, or a loop body or branch) as steps launching kernels."""
+
+    def __init__(self, graph: Graph, launches: _Launches, owner: "CompiledGraph"):
+        self.graph = graph
+        self.l = launches
+        self.owner = owner
+        self.steps: list = []  # (eqn, fn taking the operand arrays, returning the results)
+        self.consts_device = None
+        self._literals: dict = {}
+        users: dict[int, list] = {}
+        for eqn in graph.eqns:
+            for a in eqn.inputs:
+                if not isinstance(a, Literal):
+                    users.setdefault(id(a), []).append(eqn)
+        outputs = {id(a) for a in graph.outputs}
+        epilogue_of = {}  # id(dot eqn) -> the elementwise kernel eqn fused into it
+        for eqn in graph.eqns:
+            if eqn.prim.name == "dot_general" and id(eqn.outputs[0]) not in outputs:
+                (user, *others) = users.get(id(eqn.outputs[0]), [None])
+                if user is not None and not others and user.prim.name == "kernel" and \
+                        user.params["kind"] == "elementwise" and \
+                        user.params["body"].outputs[0].ttype.shape == \
+                        eqn.outputs[0].ttype.shape and \
+                        sum(a is eqn.outputs[0] for a in user.inputs) == 1 and \
+                        eqn.outputs[0].ttype.dtype.kind == "f":
+                    epilogue_of[id(eqn)] = user
+        fused_into = {id(k): d for d in graph.eqns for k in [epilogue_of.get(id(d))] if k}
+        for eqn in graph.eqns:
+            if id(eqn) in epilogue_of:
+                continue  # launched with its epilogue, at the epilogue's place
+            dot = fused_into.get(id(eqn))
+            self.steps.append((eqn, self._matmul(dot, eqn) if dot else self._step(eqn), dot))
+
+    # --- running -------------------------------------------------------------------------------
+    def literal(self, lit):
+        key = (lit.ttype.dtype.str, repr(lit.value.item()))
+        box = self._literals.get(key)
+        if box is None:
+            box = self._literals[key] = self.l.cuda.to_device(
+                np.asarray(lit.value, lit.ttype.dtype).reshape(1))
+        return box
+
+    def run(self, args) -> list:
+        env: dict[int, object] = {}
+        borrowed: set[int] = set()  # values that are the caller's (inputs, constants) or views
+
+        def read(atom):
+            return self.literal(atom) if isinstance(atom, Literal) else env[id(atom)]
+
+        for var, value in zip(self.graph.inputs, args):
+            env[id(var)] = value
+            borrowed.add(id(var))
+        if self.consts_device is None:
+            self.consts_device = [device_put(np.asarray(v).reshape(np.shape(v) or (1,)))
+                                  for _, v in self.graph.consts]
+        for (var, _), value in zip(self.graph.consts, self.consts_device):
+            env[id(var)] = value
+            borrowed.add(id(var))
+        for eqn, step, dot in self.steps:
+            if dot is None:
+                results = step(*[read(a) for a in eqn.inputs])
+            else:  # the epilogue's operands (the product: computed by the step), the dot's
+                results = step(*[None if a is dot.outputs[0] else read(a) for a in eqn.inputs],
+                               *[read(a) for a in dot.inputs])
+            for var, value in zip(eqn.outputs, results):
+                env[id(var)] = value
+            if eqn.prim.name == "reshape" and not isinstance(eqn.inputs[0], Literal) and \
+                    id(eqn.inputs[0]) in borrowed:
+                borrowed.add(id(eqn.outputs[0]))
+        outs, seen = [], set()
+        for atom in self.graph.outputs:
+            value = read(atom)
+            if isinstance(atom, Literal) or id(atom) in borrowed or id(value) in seen:
+                value = self.l.copy(value)
+            seen.add(id(value))
+            outs.append(value)
+        return outs
+
+    # --- steps ---------------------------------------------------------------------------------
+    def _step(self, eqn):
+        name, p = eqn.prim.name, eqn.params
+        out_types = [v.ttype for v in eqn.outputs]
+        l = self.l
+        if name == "kernel":
+            return self._kernel(eqn)
+        if eqn.prim.kind == "control":
+            return getattr(self, f"_{name}")(eqn)
+        if name == "dot_general":
+            return self._matmul(eqn, None)
+        (t,) = out_types
+        x_type = eqn.inputs[0].ttype if eqn.inputs else None
+        if name == "reshape":
+            return lambda x: [x.reshape(t.shape or (1,))]
+        if name == "broadcast_in_dim":
+            cs = _contiguous_strides(x_type.shape)
+            strides = [0] * t.ndim
+            for k, d in enumerate(p["dims"]):
+                if x_type.shape[k] == t.shape[d]:
+                    strides[d] = cs[k]
+            return lambda x: [l.gather(x, t.shape, t.dtype, 0, strides)]
+        if name == "transpose":
+            return lambda x: [l.transposed(x, x_type.shape, t.dtype, p["perm"])]
+        if name == "slice":
+            cs = _contiguous_strides(x_type.shape)
+            offset = sum(s * c for s, c in zip(p["start"], cs))
+            strides = [c * st for c, st in zip(cs, p["strides"])]
+            return lambda x: [l.gather(x, t.shape, t.dtype, offset, strides)]
+        if name == "rev":
+            cs = _contiguous_strides(x_type.shape)
+            offset = sum((x_type.shape[d] - 1) * cs[d] for d in p["axes"])
+            strides = [-c if d in p["axes"] else c for d, c in enumerate(cs)]
+            return lambda x: [l.gather(x, t.shape, t.dtype, offset, strides)]
+        if name == "pad":
+            cs = _contiguous_strides(t.shape)
+            offset = sum(lo * c for (lo, _, _), c in zip(p["config"], cs))
+            strides = [c * (interior + 1) for (_, _, interior), c in zip(p["config"], cs)]
+
+            def pad(x, value):
+                from . import cuda_runtime
+                out = l.empty(t.shape, t.dtype)
+                l.run(cuda_runtime.kernel("fill"), t.size, l.flat(out), value)
+                l.place(x, x_type.shape, out, offset, strides)
+                return [out]
+            return pad
+        if name == "concatenate":
+            cs = _contiguous_strides(t.shape)
+            shapes = [a.ttype.shape for a in eqn.inputs]
+
+            def concatenate(*xs):
+                out = l.empty(t.shape, t.dtype)
+                at = 0
+                for x, shape in zip(xs, shapes):
+                    l.place(x, shape, out, at * cs[p["axis"]], cs)
+                    at += shape[p["axis"]]
+                return [out]
+            return concatenate
+        if name == "iota":
+            inner = _size(t.shape[p["dimension"] + 1:])
+
+            def iota():
+                from . import cuda_runtime
+                out = l.empty(t.shape, t.dtype)
+                l.run(cuda_runtime.kernel("iota"), t.size, l.flat(out), inner,
+                      t.shape[p["dimension"]])
+                return [out]
+            return iota
+        if name in ("cumsum", "cumprod", "argmax", "argmin"):
+            return self._rows(eqn)
+        if name in ("gather", "scatter_add"):
+            return self._indexing(eqn)
+        raise NotImplementedError(f"numba_cuda: no lowering for primitive `{name}`{_where(eqn)}")
+
+    def _kernel(self, eqn):
+        body, kind = eqn.params["body"], eqn.params["kind"]
+        l, geo = self.l, self.l.geo
+        out_types = [v.ttype for v in eqn.outputs]
+        if kind == "elementwise":
+            source = cuda_codegen.elementwise_source(body, geo)
+            split = False
+            space = body.outputs[0].ttype.shape
+        else:
+            source, split = cuda_codegen.reduce_source(body, geo)
+            reduction = next(e for e in body.eqns if e.prim.name in cuda_codegen._COMBINE)
+            space = reduction.inputs[0].ttype.shape
+            axes = reduction.params["axes"]
+            rows = _size([n for d, n in enumerate(space) if d not in axes])
+            width = _size([space[d] for d in axes])
+            acc_types = [np.dtype(cuda_codegen.dtype_name(
+                cuda_codegen._accumulator_dtype(e.prim.name, e.outputs[0].ttype.dtype))[3:])
+                for e in body.eqns if e.prim.name in cuda_codegen._COMBINE]
+        constants = [eval(c, {"np": np}) for c in source.constants]  # noqa: S307 (our code)
+        ins = [_array(a.ttype) for a in eqn.inputs]
+        outs_ = [_array(t) for t in out_types]
+        consts = [("scalar", np.asarray(c).dtype) for c in constants]
+        if split:
+            parts = [("array", t, 1) for t in acc_types]
+            signatures = {"kernel_partial": ins + outs_ + parts + consts,
+                          "kernel": parts + outs_ + consts}
+        else:
+            signatures = {"kernel": ins + outs_ + consts}
+        index = self.owner.add_kernel(eqn, source.text, signatures)
+        module = _module(source.text)
+        fn = module.kernel
+
+        def elementwise(*ins):
+            outs = [l.empty(t.shape, t.dtype) for t in out_types]
+            l.run(fn, _size(space), *ins, *outs, *constants)
+            return outs
+
+        def reduce(*ins):
+            outs = [l.empty(t.shape, t.dtype) for t in out_types]
+            if rows:
+                fn[min(rows, geo.max_blocks), geo.reduce_threads](*ins, *outs, *constants)
+                l.count += 1
+            return outs
+
+        def reduce_split(*ins):
+            outs = [l.empty(t.shape, t.dtype) for t in out_types]
+            blocks = max(1, min(-(-width // geo.reduce_threads), geo.partial_blocks))
+            parts = [l.cuda.device_array(blocks, t) for t in acc_types]
+            module.kernel_partial[blocks, geo.reduce_threads](*ins, *outs, *parts, *constants)
+            fn[1, geo.reduce_threads](*parts, *outs, *constants)
+            l.count += 2
+            return outs
+
+        self.owner.listing.append(f"_k{index}(...)  # {kind}" +
+                                  (": two passes (partials, then one block)" if split else ""))
+        return elementwise if kind == "elementwise" else reduce_split if split else reduce
+
+    def _matmul(self, dot, epilogue):
+        """The tiled matmul kernel, with ``epilogue`` (an elementwise kernel eqn reading the
+        product) evaluated at each element before the store."""
+        from ..primitives.reductions import _free_axes
+        l, geo = self.l, self.l.geo
+        lhs, rhs = (a.ttype for a in dot.inputs)
+        (lc, rc), (lb, rb) = dot.params["contract"], dot.params["batch"]
+        lf, rf = _free_axes(lhs.ndim, lc, lb), _free_axes(rhs.ndim, rc, rb)
+        size = lambda t, axes: _size([t.shape[a] for a in axes])  # noqa: E731
+        b, m, k, n = size(lhs, lb), size(lhs, lf), size(lhs, lc), size(rhs, rf)
+        out_t = dot.outputs[0].ttype
+        acc = np.dtype(np.float32) if out_t.dtype == np.float32 else out_t.dtype
+        ranks = (len(lb), len(lf), len(rf))
+        if epilogue is None:
+            source = cuda_codegen.matmul_source(out_t.dtype, acc, geo)
+            out_types = [out_t]
+            product_at = None
+        else:
+            body = epilogue.params["body"]
+            product_at = next(i for i, a in enumerate(epilogue.inputs) if a is dot.outputs[0])
+            dims = list(range(out_t.ndim))
+            source = cuda_codegen.matmul_source(
+                out_t.dtype, acc, geo, body, product_at, dims[:ranks[0]],
+                dims[ranks[0]:ranks[0] + ranks[1]], dims[ranks[0] + ranks[1]:])
+            out_types = [v.ttype for v in epilogue.outputs]
+        constants = [eval(c, {"np": np}) for c in source.constants]  # noqa: S307 (our code)
+        operands = [("array", lhs.dtype, 3), ("array", rhs.dtype, 3)]
+        if epilogue is None:
+            signature = operands + [("array", out_t.dtype, 3)]
+        else:
+            signature = operands + [_array(a.ttype) for i, a in enumerate(epilogue.inputs)
+                                    if i != product_at] + [_array(t) for t in out_types] + \
+                [("scalar", np.asarray(c).dtype) for c in constants]
+        index = self.owner.add_kernel(epilogue, source.text, {"kernel": signature})
+        self.owner.listing.append(
+            (f"_k{index}(...)  # {epilogue.params['kind']} kernel as the epilogue of a "
+             if epilogue is not None else "matmul(...)  # ") +
+            f"tiled matmul ({b} x {m} x {k} x {n}, {geo.tile}x{geo.tile} tiles)")
+        module = _module(source.text)
+        t = geo.tile
+        n_epilogue = len(epilogue.inputs) if epilogue is not None else 0
+
+        def matmul(*operands):
+            ins, (x, y) = operands[:n_epilogue], operands[n_epilogue:]
+            a3 = l.transposed(x, lhs.shape, lhs.dtype, lb + lf + lc).reshape((b, m, k))
+            b3 = l.transposed(y, rhs.shape, rhs.dtype, rb + rc + rf).reshape((b, k, n))
+            outs = [l.empty(tt.shape, tt.dtype) for tt in out_types]
+            if b * m * n == 0:
+                return outs  # (an empty product; a k of 0 is handled by the kernel: zeros)
+            grid = (-(-n // t), -(-m // t), b)
+            if epilogue is None:
+                module.kernel[grid, (t, t)](a3, b3, outs[0].reshape((b, m, n)))
+            else:
+                others = [v for i, v in enumerate(ins) if i != product_at]
+                module.kernel[grid, (t, t)](a3, b3, *others, *outs, *constants)
+            l.count += 1
+            return outs
+        return matmul
+
+    def _rows(self, eqn):
+        """Scans and arg-reductions: the axis moved last, one thread per row."""
+        from . import cuda_runtime
+        l = self.l
+        name, axis = eqn.prim.name, eqn.params["axis"]
+        x_type, t = eqn.inputs[0].ttype, eqn.outputs[0].ttype
+        perm = [d for d in range(x_type.ndim) if d != axis] + [axis]
+        n = x_type.shape[axis]
+        rows = _size(x_type.shape) // n if n else 0
+        inverse = [perm.index(d) for d in range(x_type.ndim)]
+        moved = [x_type.shape[d] for d in perm]
+
+        def run(x):
+            rows_in = l.transposed(x, x_type.shape, x_type.dtype, perm)
+            if name in ("cumsum", "cumprod"):
+                out = l.empty(moved, t.dtype)
+                if rows and n:
+                    l.run(cuda_runtime.kernel(f"{name}_rows"), rows, rows_in.reshape((rows, n)),
+                          out.reshape((rows, n)))
+                return [l.transposed(out, moved, t.dtype, inverse)]
+            out = l.empty(t.shape, np.int64)
+            l.run(cuda_runtime.kernel("arg_extremum_rows"), rows, rows_in.reshape((rows, n)),
+                  l.flat(out), name == "argmax")
+            return [out]
+        return run
+
+    def _indexing(self, eqn):
+        """gather / scatter_add: indexed axes first, rows addressed by linear position; an
+        out-of-bounds index sets a flag the driver checks (one read back per call)."""
+        from . import cuda_runtime
+        l = self.l
+        axes = eqn.params["axes"]
+        x_type = eqn.inputs[0].ttype
+        t = eqn.outputs[0].ttype
+        rest = [d for d in range(x_type.ndim) if d not in axes]
+        perm = list(axes) + rest
+        dims = tuple(x_type.shape[a] for a in axes)
+        positions, width = _size(dims), _size([x_type.shape[d] for d in rest])
+        n_index = len(eqn.inputs) - (1 if eqn.prim.name == "gather" else 2)
+        batch = eqn.inputs[-1].ttype.shape
+        count = _size(batch)
+        message = f"index out of bounds in `{eqn.prim.name}`" + \
+            (f" traced at {eqn.source_info}" if eqn.source_info else "")
+        moved_shape = [x_type.shape[d] for d in perm]
+        inverse = [perm.index(d) for d in range(x_type.ndim)]
+        if eqn.prim.name == "scatter_add" and np.dtype(t.dtype).name not in (
+                "int32", "int64", "uint32", "uint64", "float32", "float64"):
+            raise NotImplementedError(f"numba_cuda: scatter_add of {t.dtype} (CUDA atomics "
+                                      f"take 32/64-bit numbers){_where(eqn)}")
+
+        def run(x, *rest_ops):
+            indices = rest_ops[-n_index:]
+            stack = l.empty((n_index, count), np.int64)
+            for k, idx in enumerate(indices):
+                l.place(idx, (count,), stack, k * count, (1,)) if idx.dtype == np.int64 else \
+                    l.place(l.gather(idx, (count,), np.int64, 0, (1,)), (count,), stack,
+                            k * count, (1,))
+            lin = l.empty((count,), np.int64)
+            bad = l.cuda.to_device(np.zeros(1, np.int32))
+            l.run(cuda_runtime.kernel("linear_index"), count, stack, dims, lin, bad)
+            if count and l.scalar(bad):
+                raise IndexError(message)
+            moved = l.transposed(x, x_type.shape, x_type.dtype, perm)
+            if eqn.prim.name == "gather":
+                picked = l.empty((count, width), t.dtype)
+                l.run(cuda_runtime.kernel("gather_rows"), count * width,
+                      moved.reshape((positions, width)), lin, picked)
+                return [picked.reshape(t.shape or (1,))]
+            if moved is x:
+                moved = l.copy(x)
+            updates = rest_ops[0]
+            l.run(cuda_runtime.kernel("scatter_add_rows"), count * width,
+                  moved.reshape((positions, width)), lin, updates.reshape((count, width)))
+            return [l.transposed(moved, moved_shape, t.dtype, inverse)]
+        return run
+
+    # --- control flow: sub-graphs run by sub-programs, loops in Python -------------------------
+    def _sub(self, graph):
+        return self.owner.program(graph)
+
+    def _index_box(self, i, dtype):
+        return self.l.cuda.to_device(np.asarray([i], dtype))
+
+    def _cond(self, eqn):
+        t, f = self._sub(eqn.params["true_branch"]), self._sub(eqn.params["false_branch"])
+        return lambda pred, *ops: (t if self.l.scalar(pred) else f).run(list(ops))
+
+    def _fori_loop(self, eqn):
+        body, n_carry = self._sub(eqn.params["body"]), eqn.params["n_carry"]
+        index = eqn.params["body"].in_types[0].dtype
+
+        def run(lower, upper, *rest):
+            carry, consts = list(rest[:n_carry]), list(rest[n_carry:])
+            carry = [self.l.copy(c) for c in carry]
+            for i in range(int(self.l.scalar(lower)), int(self.l.scalar(upper))):
+                carry = body.run([self._index_box(i, index), *carry, *consts])
+            return carry
+        return run
+
+    def _while(self, cond, body, carry, cond_consts, body_consts, saved=None):
+        carry = [self.l.copy(c) for c in carry]
+        while self.l.scalar(cond.run([*carry, *cond_consts])[0]):
+            if saved is not None:
+                saved.append(carry)
+            carry = body.run([*carry, *body_consts])
+        return carry
+
+    def _while_loop(self, eqn):
+        cond, body = self._sub(eqn.params["cond"]), self._sub(eqn.params["body"])
+        n_carry, n_cond = eqn.params["n_carry"], eqn.params["n_cond_consts"]
+
+        def run(*ops):
+            return self._while(cond, body, ops[:n_carry], ops[n_carry:n_carry + n_cond],
+                               ops[n_carry + n_cond:])
+        return run
+
+    def _scan(self, eqn):
+        p = eqn.params
+        body, n_carry, n_xs, length = self._sub(p["body"]), p["n_carry"], p["n_xs"], p["length"]
+        y_types = p["body"].out_types[n_carry:]
+
+        def run(*ops):
+            carry = [self.l.copy(c) for c in ops[:n_carry]]
+            xs, consts = ops[n_carry:n_carry + n_xs], list(ops[n_carry + n_xs:])
+            ys = [self.l.empty((length, *t.shape), t.dtype) for t in y_types]
+            for k in (range(length - 1, -1, -1) if p["reverse"] else range(length)):
+                slices = [x[k:k + 1].reshape(x.shape[1:] or (1,)) for x in xs]
+                outs = body.run([*carry, *slices, *consts])
+                carry = outs[:n_carry]
+                for y, value, t in zip(ys, outs[n_carry:], y_types):
+                    y[k:k + 1].reshape(t.shape or (1,)).copy_to_device(value)
+            return carry + ys
+        return run
+
+    def _while_loop_grad(self, eqn):
+        from ..primitives.control import _split_grad_operands
+        p = eqn.params
+        cond, body, bwd = self._sub(p["cond"]), self._sub(p["body"]), self._sub(p["body_bwd"])
+
+        def run(*operands):
+            carry, cond_consts, body_consts, cts, bwd_consts = _split_grad_operands(
+                operands, p["body"], p["n_carry"], p["n_cond_consts"], p["diff_carry"])
+            saved: list = []
+            self._while(cond, body, carry, cond_consts, body_consts, saved)
+            accs = []
+            for k in p["diff_consts"]:
+                z = self.l.empty(body_consts[k].shape, body_consts[k].dtype)
+                z.copy_to_device(np.zeros(z.shape, z.dtype))
+                accs.append(z)
+            cts = [self.l.copy(c) for c in cts]
+            for carry_k in reversed(saved):
+                outs = bwd.run([*carry_k, *cts, *accs, *body_consts, *bwd_consts])
+                cts, accs = outs[:len(cts)], outs[len(cts):]
+            return [*cts, *accs]
+        return run
+
+
+def _uses_float16(graph: Graph) -> bool:
+    from .numba_cpu import _uses_float16 as uses
+    return uses(graph)
+
+
+class CompiledGraph:
+    """``run(list of arrays) -> list of arrays`` on the GPU (see the module docstring)."""
+
+    def __init__(self, graph: Graph, donate=frozenset(), return_device_arrays=False,
+                 codegen_only=False):
+        """``codegen_only``: generate the kernels' source (for ``compile_ptx``) without a
+        device: such an object cannot run."""
+        started = time.perf_counter()
+        self.fused = graph
+        self.note = None
+        self.return_device_arrays = return_device_arrays
+        self.timings: dict[str, float] = {}
+        self.kernel_sources: list[str] = []
+        self.kernel_signatures: list[dict] = []
+        self.other_kernels: list[tuple[str, dict]] = []  # plain matmuls: (source, signatures)
+        self.listing: list[str] = []
+        self._kernel_index: dict[int, int] = {}
+        self._programs: dict[int, _Program] = {}
+        self.cuda = None if codegen_only else cuda_module()
+        if _uses_float16(graph):
+            self.note = ("float16 is not supported by this backend yet: this graph runs on "
+                         "the interpreter, on the host")
+            self._host = interpreter.compile_graph(graph)
+            self.entry_source = ""
+            return
+        self._host = None
+        self.launches = _Launches(self.cuda, _real_geometry(132) if codegen_only
+                                  else geometry())
+        self.top = self.program(graph)
+        self.entry_source = "def entry(...):  # the launches, in order (Python driver)\n" + \
+            "".join(f"    {line}\n" for line in self.listing)
+        self.timings["codegen"] = time.perf_counter() - started
+        self._first = True
+
+    def program(self, graph: Graph) -> _Program:
+        p = self._programs.get(id(graph))
+        if p is None:
+            p = self._programs[id(graph)] = _Program(graph, self.launches, self)
+        return p
+
+    def add_kernel(self, eqn, text: str, signatures: dict) -> int | None:
+        """Register a generated kernel; ``signatures``: function name -> its argument types
+        (``("array", dtype, ndim)`` or ``("scalar", dtype)``), for ``compile_ptx``. Fused
+        kernels (``eqn``: the graph's kernel equation) are numbered ``_k0, _k1, ...`` as
+        ``Lowered.kernels()`` numbers them; a plain matmul (``eqn`` None) is not one."""
+        if eqn is None:
+            self.other_kernels.append((text, signatures))
+            return None
+        if id(eqn) not in self._kernel_index:
+            self._kernel_index[id(eqn)] = len(self.kernel_sources)
+            self.kernel_sources.append(text)
+            self.kernel_signatures.append(signatures)
+        return self._kernel_index[id(eqn)]
+
+    def _inputs(self, args):
+        ins = []
+        for a, var in zip(args, self.fused.inputs):
+            if is_device_array(a):
+                x = a if hasattr(a, "copy_to_host") else self.cuda.as_cuda_array(a)
+                if not x.is_c_contiguous():  # (kernels index C-contiguous arrays)
+                    x = self.cuda.to_device(np.ascontiguousarray(x.copy_to_host()))
+            else:
+                x = self.cuda.to_device(np.asarray(a, var.ttype.dtype, order="C"))
+            ins.append(x.reshape(1) if x.shape == () else x)
+        return ins
+
+    def __call__(self, args):
+        if self._host is not None:
+            host = [a.copy_to_host() if is_device_array(a) else a for a in args]
+            outs = self._host(host)
+            return [self.cuda.to_device(o) for o in outs] if self.return_device_arrays else outs
+        started = time.perf_counter()
+        try:
+            outs = self.top.run(self._inputs(args))
+        except Exception as e:
+            if self._first and "numba" in type(e).__module__:
+                raise CompileError(f"tracejit: numba-cuda could not compile a kernel of "
+                                   f"`{self.fused.name}`; Numba said:\n\n{e}") from e
+            raise
+        results = []
+        for value, var in zip(outs, self.fused.outputs):
+            shape = var.ttype.shape
+            if self.return_device_arrays:
+                results.append(value.reshape(shape) if value.shape != shape else value)
+            else:
+                results.append(value.copy_to_host().reshape(shape))
+        if self._first:
+            self._first = False
+            self.timings["numba"] = time.perf_counter() - started
+        return results
+
+
+def compile_graph(graph: Graph, donate=frozenset(), return_device_arrays=False) -> CompiledGraph:
+    """Donation is a permission: this backend allocates every result (buffer reuse is open
+    work)."""
+    return CompiledGraph(graph, donate, return_device_arrays)
+
+
+def _numba_type(spec):
+    from numba.core import types as nt
+    from numba.np.numpy_support import from_dtype
+    if spec[0] == "scalar":
+        return from_dtype(np.dtype(spec[1]))
+    return nt.Array(from_dtype(np.dtype(spec[1])), spec[2], "C")
+
+
+def runtime_signatures() -> list[tuple[str, list]]:
+    """Representative argument types of every fixed kernel (``cuda_runtime.py``)."""
+    from numba.core import types as nt
+    f32, i64 = ("array", np.float32, 1), ("array", np.int64, 1)
+    tup = nt.UniTuple(nt.int64, 2)
+    m32, m64 = ("array", np.float32, 2), ("array", np.int64, 2)
+    return [("gather_strided", [f32, f32, ("scalar", np.int64), tup, tup]),
+            ("place_strided", [f32, f32, ("scalar", np.int64), tup, tup]),
+            ("fill", [f32, f32]), ("iota", [f32, ("scalar", np.int64), ("scalar", np.int64)]),
+            ("cumsum_rows", [m32, m32]), ("cumprod_rows", [m32, m32]),
+            ("arg_extremum_rows", [m32, i64, ("scalar", np.bool_)]),
+            ("linear_index", [m64, nt.UniTuple(nt.int64, 1), i64, ("array", np.int32, 1)]),
+            ("gather_rows", [m32, i64, m32]), ("scatter_add_rows", [m32, i64, m32])]
+
+
+def compile_ptx(graph: Graph, cc=(9, 0)) -> list[str]:
+    """PTX for every kernel generated for ``graph`` (a fused graph), compiled for compute
+    capability ``cc``. Needs NVVM (``nvidia-cuda-nvcc``), not a GPU, and not the simulator:
+    it checks that the generated code is valid CUDA Python that Numba can type and lower."""
+    from numba import cuda
+    compiled = CompiledGraph(graph, codegen_only=True)
+    ptx = []
+    for text, signatures in [*zip(compiled.kernel_sources, compiled.kernel_signatures),
+                             *compiled.other_kernels]:
+        module = _module(text)
+        for name, specs in signatures.items():
+            args = tuple(s if not isinstance(s, tuple) else _numba_type(s) for s in specs)
+            ptx.append(cuda.compile_ptx(getattr(module, name).py_func, args, cc=cc)[0])
+    return ptx
