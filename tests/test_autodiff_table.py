@@ -154,3 +154,12 @@ def test_convert_gradient_keeps_the_input_dtype(rng):
     np.testing.assert_array_equal(g, np.full((2, 3), 2.0))
     g32 = tracejit.grad(lambda x: x.astype(np.float64).sum())(x.astype(np.float32))
     assert g32.dtype == np.float32
+
+
+def test_logaddexp_has_its_smooth_second_derivative_where_its_arguments_tie():
+    """softplus(z) = logaddexp(0, z): f'(0) = 1/2, f''(0) = 1/4 (a kinked formulation gives 0)."""
+    softplus = lambda z: tnp.logaddexp(0.0, z)  # noqa: E731
+    assert tracejit.grad(softplus)(np.float64(0.0)) == 0.5
+    assert tracejit.hessian(softplus)(np.float64(0.0)) == 0.25
+    h = tracejit.hessian(lambda v: tnp.logaddexp(v[0], v[1]))(np.array([1.5, 1.5]))
+    np.testing.assert_allclose(h, [[0.25, -0.25], [-0.25, 0.25]])

@@ -182,10 +182,18 @@ def _arctanh(x):
 
 
 def _logaddexp(a, b):
-    # max + log1p(exp(-|a - b|)); where a - b is NaN (equal infinities or a NaN), a + b is right.
-    d = E.sub.bind(a, b)
-    stable = E.add.bind(E.max_.bind(a, b), E.log1p.bind(E.exp.bind(E.neg.bind(E.abs_.bind(d)))))
-    return E.select.bind(E.isnan.bind(d), E.add.bind(a, b), stable)
+    # m + log(exp(a - m) + exp(b - m)) with m = max(a, b) held constant for differentiation:
+    # the value is stable, and every derivative is the smooth one (m cancels). Writing it as
+    # max + log1p(exp(-|a - b|)) instead would put kinks at a == b, where the conventions
+    # max'(tie) = 1/2 and abs'(0) = 0 give the right gradient but a zero second derivative
+    # (the Hessian of a softplus at 0 came out 0, not 1/4). Where m is not finite (an
+    # infinity, a NaN) the answer is max(a, b), NumPy's.
+    from ..transforms.autodiff import stop_gradient
+    m = E.max_.bind(a, b)
+    finite = E.isfinite.bind(m)
+    safe = stop_gradient(E.select.bind(finite, m, _scalar(m, 0)))
+    total = E.add.bind(E.exp.bind(E.sub.bind(a, safe)), E.exp.bind(E.sub.bind(b, safe)))
+    return E.select.bind(finite, E.add.bind(safe, E.log.bind(total)), m)
 
 
 def _logical(prim):
