@@ -36,6 +36,8 @@ def assert_matches_numpy(fn, *args, backend="interpreter", rtol=None, **compile_
         warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's own (e.g. mean of empty)
         try:
             expected = fn(*args)
+        except AttributeError as e:  # `tnp.nonexistent`: a broken case, not a refusal
+            raise AssertionError(f"the case itself fails under NumPy: {e}") from e
         except Exception as e:  # NumPy refuses: tracejit must refuse the same way
             # NumPy's private subclasses (UFuncTypeError, AxisError) compare by builtin base.
             base = next(c for c in type(e).__mro__ if c.__module__ == "builtins")
