@@ -99,6 +99,7 @@ def test_indexing_scans_and_matmuls(rng):
     i = np.array([3, 0, 3, 1])
     checks = [
         (lambda x: x[1:3, ::-2], (x,)), (lambda x, i: x[i], (x, i)),
+        (lambda x, i: x[:, i], (x, i.astype(np.int32))),
         (lambda x, i: x[i, 2:], (x, i)), (lambda x: tnp.cumsum(x, axis=1), (x,)),
         (lambda x: tnp.cumprod(x, axis=0), (x,)), (lambda x: tnp.argmax(x, axis=0), (x,)),
         (lambda x: tnp.argmin(x), (x,)),

@@ -227,22 +227,23 @@ class _Program:
                 if not isinstance(a, Literal):
                     users.setdefault(id(a), []).append(eqn)
         outputs = {id(a) for a in graph.outputs}
-        epilogue_of = {}  # id(dot eqn) -> the elementwise kernel eqn fused into it
+        dot_of = {}  # id(elementwise kernel eqn) -> the float matmul it is the epilogue of
         for eqn in graph.eqns:
-            if eqn.prim.name == "dot_general" and id(eqn.outputs[0]) not in outputs:
-                (user, *others) = users.get(id(eqn.outputs[0]), [None])
-                if user is not None and not others and user.prim.name == "kernel" and \
-                        user.params["kind"] == "elementwise" and \
-                        user.params["body"].outputs[0].ttype.shape == \
-                        eqn.outputs[0].ttype.shape and \
-                        sum(a is eqn.outputs[0] for a in user.inputs) == 1 and \
-                        eqn.outputs[0].ttype.dtype.kind == "f":
-                    epilogue_of[id(eqn)] = user
-        fused_into = {id(k): d for d in graph.eqns for k in [epilogue_of.get(id(d))] if k}
+            product = eqn.outputs[0]
+            if eqn.prim.name != "dot_general" or id(product) in outputs or \
+                    product.ttype.dtype.kind != "f":
+                continue
+            (user, *others) = users.get(id(product), [None])
+            if user is not None and not others and user.prim.name == "kernel" and \
+                    user.params["kind"] == "elementwise" and \
+                    user.params["body"].outputs[0].ttype.shape == product.ttype.shape and \
+                    sum(a is product for a in user.inputs) == 1:
+                dot_of[id(user)] = eqn
+        fused_dots = {id(d) for d in dot_of.values()}
         for eqn in graph.eqns:
-            if id(eqn) in epilogue_of:
+            if id(eqn) in fused_dots:
                 continue  # launched with its epilogue, at the epilogue's place
-            dot = fused_into.get(id(eqn))
+            dot = dot_of.get(id(eqn))
             self.steps.append((eqn, self._matmul(dot, eqn) if dot else self._step(eqn), dot))
 
     # --- running -------------------------------------------------------------------------------
@@ -379,9 +380,8 @@ class _Program:
             axes = reduction.params["axes"]
             rows = _size([n for d, n in enumerate(space) if d not in axes])
             width = _size([space[d] for d in axes])
-            acc_types = [np.dtype(cuda_codegen.dtype_name(
-                cuda_codegen._accumulator_dtype(e.prim.name, e.outputs[0].ttype.dtype))[3:])
-                for e in body.eqns if e.prim.name in cuda_codegen._COMBINE]
+            acc_types = [cuda_codegen._accumulator_dtype(e.prim.name, e.outputs[0].ttype.dtype)
+                         for e in body.eqns if e.prim.name in cuda_codegen._COMBINE]
         constants = [eval(c, {"np": np}) for c in source.constants]  # noqa: S307 (our code)
         ins = [_array(a.ttype) for a in eqn.inputs]
         outs_ = [_array(t) for t in out_types]
@@ -533,10 +533,8 @@ class _Program:
         def run(x, *rest_ops):
             indices = rest_ops[-n_index:]
             stack = l.empty((n_index, count), np.int64)
-            for k, idx in enumerate(indices):
-                l.place(idx, (count,), stack, k * count, (1,)) if idx.dtype == np.int64 else \
-                    l.place(l.gather(idx, (count,), np.int64, 0, (1,)), (count,), stack,
-                            k * count, (1,))
+            for k, idx in enumerate(indices):  # (any integer dtype, stored as int64)
+                l.place(idx, (count,), stack, k * count, (1,))
             lin = l.empty((count,), np.int64)
             bad = l.cuda.to_device(np.zeros(1, np.int32))
             l.run(cuda_runtime.kernel("linear_index"), count, stack, dims, lin, bad)
