@@ -107,7 +107,7 @@ def numexpr_system():
     def adam(p, g, m, v, lr, t):
         m = ne.evaluate("0.9 * m + 0.1 * g")
         v = ne.evaluate("0.999 * v + 0.001 * g * g")
-        b1, b2 = F32(1 - 0.9 ** t), F32(1 - 0.999 ** t)
+        b1, b2 = F32(1 - 0.9 ** t), F32(1 - 0.999 ** t)  # noqa: F841 (read by numexpr)
         return ne.evaluate("p - lr * (m / b1) / (sqrt(v / b2) + 1e-8)"), m, v
     return {"GELU": (None, lambda x: ne.evaluate(gelu)),
             "bias + sigmoid": (None, lambda a, b, c: ne.evaluate("(a * b + c) / (1 + exp(-a))")),

@@ -29,8 +29,6 @@ from test_numpy_reductions import REDUCTIONS
 from test_numpy_shapes import JOIN_CASES, SHAPE_CASES
 from test_numpy_table import BINARY, UNARY, inputs, make
 
-from numba import cuda  # noqa: E402  (after conftest.py chose the simulator)
-
 CUDA = "numba_cuda"
 DTYPES = [np.float32, np.int64, np.bool_]
 

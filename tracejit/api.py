@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import config, debug, dtypes, errors, introspect, pytree, recompile
-from .backends import get_backend
+from .backends import get_backend, is_device_array
 from .errors import at_user_line
 from .ir import Graph, TensorType, verify
 from .passes.pipeline import STAGES, run_pipeline  # noqa: F401  (STAGES re-exported)
@@ -36,15 +36,9 @@ def _leaf_key(leaf):
         return (), leaf.dtype, False
     if dtypes.is_python_scalar(leaf):
         return (), dtypes.python_scalar_dtype(leaf), True
-    if _is_device_array(leaf):
+    if is_device_array(leaf):
         return tuple(leaf.shape), np.dtype(leaf.dtype), False
     return None
-
-
-def _is_device_array(leaf) -> bool:
-    """A CUDA device array (``__cuda_array_interface__``, or the CUDA simulator's arrays)."""
-    t = type(leaf)
-    return hasattr(t, "__cuda_array_interface__") or t.__name__ == "FakeCUDAArray"
 
 
 def _leaf_ok(leaf, key) -> bool:
@@ -71,7 +65,7 @@ def _check_leaf(leaf, key, path: str, fname: str) -> None:
 
 
 def _to_runtime(leaf, key):
-    if isinstance(leaf, np.ndarray) or _is_device_array(leaf):
+    if isinstance(leaf, np.ndarray) or is_device_array(leaf):
         return leaf
     return np.asarray(leaf, dtype=key[1])
 
@@ -208,9 +202,9 @@ class Compiled:
         dyn_args, dyn_kwargs, statics = self._split(args, kwargs)
         leaves, treedef = pytree.flatten((tuple(dyn_args), dyn_kwargs))
         keys = tuple(_leaf_key(leaf) for leaf in leaves)
-        if not self._on_device and any(map(_is_device_array, leaves)):
+        if not self._on_device and any(map(is_device_array, leaves)):
             for leaf, path in zip(leaves, pytree.leaf_paths(treedef)):
-                if _is_device_array(leaf):
+                if is_device_array(leaf):
                     raise errors.DeviceError(at_user_line(
                         f"{self._name}: argument {recompile.pretty_path(path)} is a CUDA device "
                         f"array, but this function runs on the CPU (backend {self.backend!r}). "

@@ -183,7 +183,7 @@ def _source(name, args, prelude, lines, uses_rint) -> str:
         "\n".join(lines) + "\n"
 
 
-def elementwise_source(body: Graph, geometry: Geometry) -> KernelSource:
+def elementwise_source(body: Graph) -> KernelSource:
     space = body.outputs[0].ttype.shape
     b = _Body(body, space)
     lines = []

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import CompileError, DeviceError
 from ..ir import Graph, Literal
-from . import cuda_codegen, interpreter
+from . import cuda_codegen, interpreter, is_device_array
 from .cuda_codegen import Geometry
 
 NEEDS_FUSION = True
@@ -84,20 +84,22 @@ def _real_geometry(sms: int) -> Geometry:
                     sms * BLOCKS_PER_SM, sms * PARTIAL_BLOCKS_PER_SM)
 
 
-def is_device_array(x) -> bool:
-    """A CUDA device array: a ``numba.cuda`` array, or anything exposing
-    ``__cuda_array_interface__`` (CuPy, PyTorch CUDA tensors), or the simulator's arrays."""
-    t = type(x)
-    return hasattr(t, "__cuda_array_interface__") or t.__name__ == "FakeCUDAArray"
-
-
 def device_put(x):
     """``x`` as a ``numba.cuda`` device array: copied over from the host, or (a device array
     already) taken as it is, without a copy."""
-    cuda = cuda_module()
+    return _on_device(cuda_module(), x)
+
+
+def _on_device(cuda, x):
     if is_device_array(x):
         return x if hasattr(x, "copy_to_host") else cuda.as_cuda_array(x)
     return cuda.to_device(np.asarray(x, order="C"))
+
+
+def _runtime(name: str):
+    """A fixed kernel of ``cuda_runtime.py`` (imported on first use: it imports numba.cuda)."""
+    from . import cuda_runtime
+    return cuda_runtime.kernel(name)
 
 
 def _module(text: str) -> types.ModuleType:
@@ -162,15 +164,15 @@ class _Launches:
     def __init__(self, cuda, geo: Geometry):
         self.cuda = cuda
         self.geo = geo
-        self.count = 0  # kernel launches since the last reset (for tests and the listing)
+        self.count = 0  # kernel launches so far (tests count a call's launches)
 
     def grid(self, n: int, threads: int) -> int:
         return max(1, min(-(-n // threads), self.geo.max_blocks))
 
-    def run(self, fn, n, *args, threads=None):
-        threads = threads or self.geo.threads
+    def run(self, fn, n, *args):
+        """Launch ``fn`` over ``n`` items (grid-stride: at most ``max_blocks`` blocks)."""
         if n:
-            fn[self.grid(n, threads), threads](*args)
+            fn[self.grid(n, self.geo.threads), self.geo.threads](*args)
             self.count += 1
 
     def empty(self, shape, dtype):
@@ -181,17 +183,15 @@ class _Launches:
 
     def gather(self, src, out_shape, dtype, offset, strides):
         """A new array of ``out_shape``: element i is ``src.flat[offset + i . strides]``."""
-        from . import cuda_runtime
         out = self.empty(out_shape, dtype)
         shape, strides = (tuple(out_shape), tuple(strides)) if out_shape else ((1,), (0,))
-        self.run(cuda_runtime.kernel("gather_strided"), _size(shape), self.flat(src),
+        self.run(_runtime("gather_strided"), _size(shape), self.flat(src),
                  self.flat(out), int(offset), tuple(map(int, strides)), shape)
         return out
 
     def place(self, src, src_shape, dst, offset, strides):
-        from . import cuda_runtime
         shape, strides = (tuple(src_shape), tuple(strides)) if src_shape else ((1,), (0,))
-        self.run(cuda_runtime.kernel("place_strided"), _size(shape), self.flat(src),
+        self.run(_runtime("place_strided"), _size(shape), self.flat(src),
                  self.flat(dst), int(offset), tuple(map(int, strides)), shape)
 
     def transposed(self, x, shape, dtype, perm):
@@ -331,9 +331,8 @@ class _Program:
             strides = [c * (interior + 1) for (_, _, interior), c in zip(p["config"], cs)]
 
             def pad(x, value):
-                from . import cuda_runtime
                 out = l.empty(t.shape, t.dtype)
-                l.run(cuda_runtime.kernel("fill"), t.size, l.flat(out), value)
+                l.run(_runtime("fill"), t.size, l.flat(out), value)
                 l.place(x, x_type.shape, out, offset, strides)
                 return [out]
             return pad
@@ -353,9 +352,8 @@ class _Program:
             inner = _size(t.shape[p["dimension"] + 1:])
 
             def iota():
-                from . import cuda_runtime
                 out = l.empty(t.shape, t.dtype)
-                l.run(cuda_runtime.kernel("iota"), t.size, l.flat(out), inner,
+                l.run(_runtime("iota"), t.size, l.flat(out), inner,
                       t.shape[p["dimension"]])
                 return [out]
             return iota
@@ -370,7 +368,7 @@ class _Program:
         l, geo = self.l, self.l.geo
         out_types = [v.ttype for v in eqn.outputs]
         if kind == "elementwise":
-            source = cuda_codegen.elementwise_source(body, geo)
+            source = cuda_codegen.elementwise_source(body)
             split = False
             space = body.outputs[0].ttype.shape
         else:
@@ -482,7 +480,6 @@ class _Program:
 
     def _rows(self, eqn):
         """Scans and arg-reductions: the axis moved last, one thread per row."""
-        from . import cuda_runtime
         l = self.l
         name, axis = eqn.prim.name, eqn.params["axis"]
         x_type, t = eqn.inputs[0].ttype, eqn.outputs[0].ttype
@@ -497,11 +494,11 @@ class _Program:
             if name in ("cumsum", "cumprod"):
                 out = l.empty(moved, t.dtype)
                 if rows and n:
-                    l.run(cuda_runtime.kernel(f"{name}_rows"), rows, rows_in.reshape((rows, n)),
+                    l.run(_runtime(f"{name}_rows"), rows, rows_in.reshape((rows, n)),
                           out.reshape((rows, n)))
                 return [l.transposed(out, moved, t.dtype, inverse)]
             out = l.empty(t.shape, np.int64)
-            l.run(cuda_runtime.kernel("arg_extremum_rows"), rows, rows_in.reshape((rows, n)),
+            l.run(_runtime("arg_extremum_rows"), rows, rows_in.reshape((rows, n)),
                   l.flat(out), name == "argmax")
             return [out]
         return run
@@ -509,7 +506,6 @@ class _Program:
     def _indexing(self, eqn):
         """gather / scatter_add: indexed axes first, rows addressed by linear position; an
         out-of-bounds index sets a flag the driver checks (one read back per call)."""
-        from . import cuda_runtime
         l = self.l
         axes = eqn.params["axes"]
         x_type = eqn.inputs[0].ttype
@@ -537,19 +533,19 @@ class _Program:
                 l.place(idx, (count,), stack, k * count, (1,))
             lin = l.empty((count,), np.int64)
             bad = l.cuda.to_device(np.zeros(1, np.int32))
-            l.run(cuda_runtime.kernel("linear_index"), count, stack, dims, lin, bad)
+            l.run(_runtime("linear_index"), count, stack, dims, lin, bad)
             if count and l.scalar(bad):
                 raise IndexError(message)
             moved = l.transposed(x, x_type.shape, x_type.dtype, perm)
             if eqn.prim.name == "gather":
                 picked = l.empty((count, width), t.dtype)
-                l.run(cuda_runtime.kernel("gather_rows"), count * width,
+                l.run(_runtime("gather_rows"), count * width,
                       moved.reshape((positions, width)), lin, picked)
                 return [picked.reshape(t.shape or (1,))]
             if moved is x:
                 moved = l.copy(x)
             updates = rest_ops[0]
-            l.run(cuda_runtime.kernel("scatter_add_rows"), count * width,
+            l.run(_runtime("scatter_add_rows"), count * width,
                   moved.reshape((positions, width)), lin, updates.reshape((count, width)))
             return [l.transposed(moved, moved_shape, t.dtype, inverse)]
         return run
@@ -696,13 +692,10 @@ class CompiledGraph:
 
     def _inputs(self, args):
         ins = []
-        for a, var in zip(args, self.fused.inputs):
-            if is_device_array(a):
-                x = a if hasattr(a, "copy_to_host") else self.cuda.as_cuda_array(a)
-                if not x.is_c_contiguous():  # (kernels index C-contiguous arrays)
-                    x = self.cuda.to_device(np.ascontiguousarray(x.copy_to_host()))
-            else:
-                x = self.cuda.to_device(np.asarray(a, var.ttype.dtype, order="C"))
+        for a in args:  # (NumPy arrays of the signature's dtypes, or device arrays)
+            x = _on_device(self.cuda, a)
+            if not x.is_c_contiguous():  # kernels index C-contiguous arrays
+                x = self.cuda.to_device(np.ascontiguousarray(x.copy_to_host()))
             ins.append(x.reshape(1) if x.shape == () else x)
         return ins
 
