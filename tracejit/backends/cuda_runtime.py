@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 
+from . import cuda_compat  # noqa: F401  (before numba.cuda)
 from numba import cuda
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import CompileError, DeviceError
 from ..ir import Graph, Literal
-from . import cuda_codegen, interpreter, is_device_array
+from . import cuda_codegen, cuda_compat, interpreter, is_device_array  # noqa: F401 (compat: before numba.cuda)
 from .cuda_codegen import Geometry
 
 NEEDS_FUSION = True
