@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Literal
+from ..passes.fusion import row_equations
 
 DTYPE_NAMES = {np.dtype(t): f"np.{np.dtype(t).name}" for t in (
     np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
@@ -138,7 +139,7 @@ _EXPENSIVE = {"exp", "log", "log1p", "expm1", "tanh", "sin", "cos", "tan", "arct
               "pow"}
 
 
-def _buffered_values(body: Graph, stage, space, axes) -> list:
+def _buffered_values(body: Graph, stage, space, axes, row_ids) -> list:
     """Full-shape values used by a later stage than their own whose computation is expensive
     (softmax's exp): stored once per row instead of recomputed. One reduced axis only."""
     if len(axes) != 1:
@@ -148,7 +149,7 @@ def _buffered_values(body: Graph, stage, space, axes) -> list:
     for eqn in body.eqns:
         for a in eqn.inputs:
             p = producer.get(id(a)) if not isinstance(a, Literal) else None
-            if p is None or id(a) in seen or a.ttype.shape != tuple(space):
+            if p is None or id(a) in seen or id(a) in row_ids:
                 continue
             if p.prim.name in _EXPENSIVE and stage[id(eqn.outputs[0])] > stage[id(a)]:
                 seen.add(id(a))
@@ -211,9 +212,7 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
                  for k in range(len(body.outputs))]
     out_position = {id(v): k for k, v in enumerate(body.outputs)}
     # Per-row values: reduction results, and the work done on them once per row (sum / n).
-    row_eqns = [e for e in body.eqns if e.prim.name not in _REDUCE_COMBINE and
-                e.outputs[0].ttype.shape != tuple(space) and
-                not (e.prim.name == "broadcast_in_dim" and isinstance(e.inputs[0], Literal))]
+    row_eqns, row_ids = row_equations(body)
     row_name: dict[int, str] = {id(r.outputs[0]): f"red{k}" for k, r in enumerate(reductions)}
     in_names = {id(v): f"in{k}" for k, v in enumerate(body.inputs)}
     constants: dict[tuple, str] = {}
@@ -237,7 +236,7 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
         return local
 
     buffers = {id(v): (f"buf{k}", v) for k, v in
-               enumerate(_buffered_values(body, stage, space, axes))}
+               enumerate(_buffered_values(body, stage, space, axes, row_ids))}
     filled: set[int] = set()  # buffers written by an earlier stage
     row_index = f"[i{axes[0]}]" if len(axes) == 1 else ""
 
@@ -312,7 +311,6 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
             return row_name[id(atom)]
         return constant(producer[id(atom)].inputs[0])  # a broadcast literal
 
-    row_ids = {id(r.outputs[0]) for r in reductions} | {id(e.outputs[0]) for e in row_eqns}
     stored = [v for v in body.outputs if id(v) not in row_ids]
     n_stages = max([stage[id(r)] for r in reductions] + [stage[id(v)] for v in stored] + [0]) + 1
 

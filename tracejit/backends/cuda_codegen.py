@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import Graph, Literal
+from ..passes.fusion import row_equations
 from .codegen import (KernelSource, _accumulator_dtype, _reduce_identity, _shape_source,
                       _stages, dtype_name, literal_code, scalar_statement)
 
@@ -215,10 +216,7 @@ def reduce_source(body: Graph, geometry: Geometry) -> tuple[KernelSource, bool]:
     b = _Body(body, space)
     for k, r in enumerate(reductions):
         b.row_name[id(r.outputs[0])] = f"red{k}"
-    row_eqns = [e for e in body.eqns if e.prim.name not in _COMBINE and
-                e.outputs[0].ttype.shape != tuple(space) and
-                not (e.prim.name == "broadcast_in_dim" and isinstance(e.inputs[0], Literal))]
-    row_ids = {id(r.outputs[0]) for r in reductions} | {id(e.outputs[0]) for e in row_eqns}
+    row_eqns, row_ids = row_equations(body)
     stored = [v for v in body.outputs if id(v) not in row_ids]
     n_stages = max([stage[id(r)] for r in reductions] + [stage[id(v)] for v in stored]) + 1
     split = not kept and n_stages == 1

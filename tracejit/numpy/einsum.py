@@ -85,7 +85,8 @@ def einsum(subscripts, *operands, out=None, dtype=None, order="K", casting="safe
             if sizes.get(c, 1) not in (1, n) and n != 1:
                 raise P.user_error(ValueError, (
                     f"einsum: size of label '{c}' differs between operands: {sizes[c]} and {n}"))
-            sizes[c] = max(sizes.get(c, 1), n)
+            if sizes.get(c, 1) == 1:  # (not max: a size 0 wins over a broadcast 1)
+                sizes[c] = n
     # Size-1 dims broadcast against the other operands' sizes.
     xs = [P.broadcast_to(x, tuple(sizes[c] for c in t)) for x, t in zip(xs, terms)]
 

@@ -251,6 +251,13 @@ def clip(a, a_min=None, a_max=None, out=None, **kwargs):
         raise P.user_error(TypeError, f"clip() got unexpected arguments {sorted(kwargs)}")
     if a_min is None and a_max is None:
         raise P.user_error(ValueError, "One of max or min must be given")
+    dtype = np.result_type(a) if not P.is_traced(a) else a.dtype
+    if dtype.kind in "iu":  # as NumPy: a Python int bound beyond the dtype's range is no bound
+        info = np.iinfo(dtype)
+        a_min = None if type(a_min) is int and a_min <= info.min else a_min
+        a_max = None if type(a_max) is int and a_max >= info.max else a_max
+        if a_min is None and a_max is None:
+            return positive(a)
     result = a
     if a_min is not None:
         result = maximum(result, a_min)

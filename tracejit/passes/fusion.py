@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import IRVerificationError
 from ..ir import Eqn, Graph, Literal, TensorType, Var
 from ..primitives.registry import Primitive
 
@@ -271,6 +272,28 @@ def _row_dims(shape, space, axes):
     return None
 
 
+def row_equations(body: Graph) -> tuple[list[Eqn], set[int]]:
+    """The per-row work of a reduce/row kernel's body, and the ids of every per-row value.
+
+    Per-row values are the reductions' results and what is computed from them alone (``sum /
+    n``, a keepdims ``reshape``), as ``fuse`` joins them. They are told apart by how they are
+    made, never by shape: with size-1 dimensions a per-row value can have the iteration space's
+    shape (rows of ``(4, 1)`` reduced over axis 1 and kept as ``(4, 1)``)."""
+    producer = {id(v): e for e in body.eqns for v in e.outputs}
+    row_ids = {id(e.outputs[0]) for e in body.eqns if e.prim.name in REDUCTIONS}
+    eqns = []
+    for e in body.eqns:
+        if e.prim.name in REDUCTIONS or e.prim.name == "broadcast_in_dim":
+            continue
+        operands = [a for a in e.inputs if isinstance(a, Var)]
+        if any(id(a) in row_ids for a in operands) and all(
+                id(a) in row_ids or _is_literal_broadcast(producer.get(id(a), e))
+                for a in operands):
+            eqns.append(e)
+            row_ids.add(id(e.outputs[0]))
+    return eqns, row_ids
+
+
 def _refusal(g, chosen, outside_deps, eqn, is_reduction, find):
     """Why ``eqn`` may not join group ``g`` together with the groups already ``chosen``, or
     None. ``outside_deps``: the groups its other operands depend on if it does."""
@@ -328,8 +351,16 @@ def _topological(nodes, graph) -> list[Eqn]:
             waiting[r] -= 1
             if waiting[r] == 0:
                 heapq.heappush(ready, (nodes[r][0], r))
-    assert len(ordered) == len(nodes), "tracejit bug: fusion made a cycle"
+    if len(ordered) != len(nodes):
+        stuck = [f"{e.prim.name}{_kernel_kind(e)} at {e.source_info}" for k, (_, e)
+                 in enumerate(nodes) if waiting[k] > 0]
+        raise IRVerificationError("tracejit bug: fusion made a cycle: these equations wait on "
+                                  "each other: " + "; ".join(stuck))
     return ordered
+
+
+def _kernel_kind(eqn) -> str:
+    return f"[{eqn.params['kind']}]" if eqn.prim.name == "kernel" else ""
 
 
 def _reads(eqn):

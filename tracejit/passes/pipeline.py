@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .. import config
 from ..ir import Eqn, Graph, verify
+from .check_fused import check_fused
 from .cse import cse
 from .dce import dce
 from .fusion import FusionReport, fuse
@@ -58,6 +59,7 @@ def run_pipeline(graph: Graph, fusion: bool = False):
             return fused
         graph = nested(fuse_one)(graph)
         report = FusionReport([d for one in reports for d in one.decisions])
+        check_fused(graph)  # always: a few microseconds, and it names a fusion bug's equation
         if check:
             verify(graph)
         stages["fused"] = graph
