@@ -42,10 +42,13 @@ def _qualified_name(fn) -> str:
     return f"{module}.{getattr(fn, '__name__', repr(fn))}"
 
 
-def unsupported(what: str):
+def unsupported(what: str, why: str = ""):
+    """The error for ``what`` (e.g. "numpy.fft.fft") used on a traced array, with ``why`` (a
+    clause) where there is a reason beyond "not implemented"."""
+    reason = f": {why}" if why else ""
     return NotImplementedError(at_user_line(
-        f"{what} is not supported on traced arrays by tracejit. See `tracejit.numpy` for the "
-        "supported NumPy functions, or compute this outside the compiled function."))
+        f"{what} is not supported on traced arrays by tracejit{reason}. See `tracejit.numpy` for "
+        "the supported NumPy functions, or compute this outside the compiled function."))
 
 
 _UFUNC_REDUCTIONS = {"add": "sum", "multiply": "prod", "maximum": "max", "minimum": "min",

@@ -4,8 +4,11 @@ Attached here rather than in ``tracing`` so that tracing knows nothing of NumPy'
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..tracing import Tracer
 from . import _dispatch, contractions, creation, indexing, manipulation, reductions, ufuncs
+from . import _prims as P
 from ._dispatch import unsupported
 
 
@@ -41,16 +44,31 @@ def _attach_operators():
         setattr(Tracer, f"__{name}__", shift)
 
 
-def _reshape(self, *new_shape, order="C"):
+def _reshape(self, *new_shape, order="C", copy=None):
+    if not new_shape:
+        raise P.user_error(TypeError, "reshape() takes exactly 1 argument (0 given)")
     if len(new_shape) == 1 and not isinstance(new_shape[0], int):
         new_shape = new_shape[0]
-    return manipulation.reshape(self, new_shape, order=order)
+    return manipulation.reshape(self, new_shape, order=order, copy=copy)
 
 
 def _transpose(self, *axes):
     if len(axes) == 1 and not isinstance(axes[0], int):
         axes = axes[0]
     return manipulation.transpose(self, axes or None)
+
+
+def _matrix_transpose(self):
+    if self.ndim < 2:
+        raise P.user_error(ValueError, "matrix transpose with ndim < 2 is undefined")
+    return manipulation.swapaxes(self, -1, -2)
+
+
+def _astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+    if not np.can_cast(self.dtype, dtype, casting):
+        raise P.user_error(TypeError, f"Cannot cast array data from {self.dtype!r} to "
+                                      f"{np.dtype(dtype)!r} according to the rule {casting!r}")
+    return creation.astype(self, dtype)
 
 
 def _attach_methods():
@@ -68,10 +86,16 @@ def _attach_methods():
         setattr(Tracer, name, fn)
     Tracer.reshape = _reshape
     Tracer.transpose = _transpose
-    Tracer.astype = lambda self, dtype, **kwargs: creation.astype(self, dtype)
-    Tracer.copy = lambda self: self
+    Tracer.astype = _astype
+    Tracer.copy = lambda self, order="C": self  # traced arrays are immutable: nothing to copy
+    # tracejit has no complex dtypes, so every traced array is its own real part and conjugate.
+    Tracer.conj = Tracer.conjugate = lambda self: self
+    Tracer.real = property(lambda self: self)
+    Tracer.imag = property(lambda self: creation.zeros_like(self))
+    Tracer.itemsize = property(lambda self: self.dtype.itemsize)
+    Tracer.nbytes = property(lambda self: self.size * self.dtype.itemsize)
     Tracer.T = property(lambda self: manipulation.transpose(self))
-    Tracer.mT = property(lambda self: manipulation.swapaxes(self, -1, -2))
+    Tracer.mT = property(_matrix_transpose)
     Tracer.__getitem__ = indexing.getitem
     Tracer.__array_ufunc__ = lambda self, ufunc, method, *inputs, **kwargs: \
         _dispatch.array_ufunc(ufunc, method, *inputs, **kwargs)
@@ -79,5 +103,57 @@ def _attach_methods():
         _dispatch.array_function(func, types, args, kwargs)
 
 
+# The rest of ndarray's public names, refused with the reason where there is one, so that using
+# them names the user's line instead of failing with AttributeError. Methods raise when called
+# (so `hasattr` stays True, as on an ndarray), attributes when read. tests/test_methods.py walks
+# dir(np.ndarray): a name a new NumPy adds fails there until it is attached above or listed here.
+_IN_PLACE = "it changes the array in place, and traced arrays are immutable"
+_NO_MEMORY = "a traced array has a shape and dtype but no memory (buffer, strides, flags)"
+_VALUE_SHAPE = "the shape of its result depends on the array's values"
+_DEVICE = "the device is chosen by `tracejit.compile(..., device=...)`"
+_REFUSED_METHODS = {
+    "fill": _IN_PLACE, "partition": _IN_PLACE, "put": _IN_PLACE, "resize": _IN_PLACE,
+    "setfield": _IN_PLACE, "setflags": _IN_PLACE, "sort": _IN_PLACE,
+    "byteswap": _NO_MEMORY, "getfield": _NO_MEMORY, "view": _NO_MEMORY,
+    "compress": _VALUE_SHAPE, "nonzero": _VALUE_SHAPE,
+    "to_device": _DEVICE, "argpartition": "", "argsort": "", "choose": "", "searchsorted": "",
+    "take": "",
+}
+_REFUSED_ATTRIBUTES = {
+    "base": _NO_MEMORY, "ctypes": _NO_MEMORY, "data": _NO_MEMORY, "flags": _NO_MEMORY,
+    "strides": _NO_MEMORY, "device": _DEVICE, "flat": "index `x.ravel()` instead",
+}
+# Methods that hand back the values themselves (`item` and `tolist` are on Tracer already).
+_NEEDS_VALUES = ("dump", "dumps", "tobytes", "tofile")
+
+
+def _refused_method(name: str, why: str):
+    def method(self, *args, **kwargs):
+        raise unsupported(f"`ndarray.{name}()`", why)
+    return method
+
+
+def _refused_attribute(name: str, why: str):
+    def read(self):
+        raise unsupported(f"`ndarray.{name}`", why)
+    return property(read)
+
+
+def _needs_values(name: str):
+    def method(self, *args, **kwargs):
+        self._concretization_error(f"`ndarray.{name}()`")
+    return method
+
+
+def _attach_refusals():
+    for name, why in _REFUSED_METHODS.items():
+        setattr(Tracer, name, _refused_method(name, why))
+    for name, why in _REFUSED_ATTRIBUTES.items():
+        setattr(Tracer, name, _refused_attribute(name, why))
+    for name in _NEEDS_VALUES:
+        setattr(Tracer, name, _needs_values(name))
+
+
 _attach_operators()
 _attach_methods()
+_attach_refusals()
