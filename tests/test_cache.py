@@ -6,6 +6,7 @@ files, two writers at once, the cache switched off.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -97,24 +98,6 @@ def test_a_warm_cache_loads_every_graph_and_gives_identical_results(cold_then_wa
     assert any(m.startswith("kernel_") for m in modules)
 
 
-def test_corrupted_cache_files_warn_and_recompile(cold_then_warm, tmp_path):
-    base, folder, _, _ = cold_then_warm
-    broken = tmp_path / "cachedir"
-    import shutil
-    shutil.copytree(folder, broken)
-    for path in (broken / "modules" / "__pycache__").iterdir():  # truncate Numba's files
-        data = path.read_bytes()
-        path.write_bytes(data[: len(data) // 2])
-    entry = next((broken / "modules").glob("entry_*.py"))
-    entry.write_text("garbage that is not the generated module\n")
-    done = run_script(broken, tmp_path / "again.npz")
-    assert "unreadable compile cache entry" in done.stderr
-    assert_identical(load(base / "cold.npz"), load(tmp_path / "again.npz"))
-    repaired = run_script(broken, tmp_path / "repaired.npz")  # the files were rewritten
-    assert repaired.stdout.split() == ["0c1l", "0c1l", "0c1l"]
-    assert "unreadable" not in repaired.stderr
-
-
 def test_two_processes_writing_one_cache_at_once(cold_then_warm, tmp_path):
     base = cold_then_warm[0]
     folder = tmp_path / "cachedir"
@@ -145,14 +128,154 @@ def test_clear_cache_empties_the_folder(tmp_path):
         assert not (tmp_path / "modules").exists()
 
 
+# --- the cache trusts only what it wrote ----------------------------------------------------
+# Each case in a fresh process running one small function (a kernel and an entry), from a copy
+# of one cache compiled cold; SMALL prints how it was compiled and the result.
+
+SMALL = textwrap.dedent('''
+    import errno, os, sys
+    import numpy as np
+
+    if len(sys.argv) > 1:  # a full disk: renaming into the cache fails ("numba": Numba's files)
+        rename = os.replace
+        def full_disk(source, target):
+            if sys.argv[1] == "all" or str(target).endswith((".nbi", ".nbc")):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            rename(source, target)
+        os.replace = full_disk
+
+    import tracejit
+    import tracejit.numpy as tnp
+
+    compiled = tracejit.compile(lambda x: tnp.tanh(x) * 2.0 + x)
+    result = compiled(np.linspace(-2.0, 2.0, 7))
+    info = compiled.cache_info()
+    print(f"{info.compiles}c{info.disk_loads}l", *result.tolist())
+''')
+SMALL_X = np.linspace(-2.0, 2.0, 7)
+SMALL_EXPECTED = np.tanh(SMALL_X) * 2.0 + SMALL_X
+
+
+def run_small(folder: Path, *args: str):
+    """Run SMALL with its cache at ``folder``: (how it compiled, its result, its warnings)."""
+    env = dict(os.environ, TRACEJIT_CACHE_DIR=str(folder), TRACEJIT_CACHE="1",
+               PYTHONWARNINGS="default")
+    env.pop("NUMBA_OPT", None)  # (see run_script)
+    script = folder.parent / "small.py"
+    script.write_text(SMALL)
+    done = subprocess.run([sys.executable, str(script), *args], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    how, *printed = done.stdout.split()
+    values = [float(v) for v in printed]
+    np.testing.assert_allclose(values, SMALL_EXPECTED, rtol=1e-12)
+    warned = [line for line in done.stderr.splitlines() if "UserWarning: tracejit:" in line]
+    return how, values, warned
+
+
+@pytest.fixture(scope="module")
+def small_cache(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("small") / "cachedir"
+    how, values, warned = run_small(folder)
+    assert how == "1c0l" and not warned
+    return folder, values
+
+
+def random_bytes(data: bytes) -> bytes:
+    return np.random.default_rng(0).bytes(max(len(data), 64))
+
+
+def truncated(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def wrong_function(data: bytes) -> bytes:
+    return b"import numpy as np\n\ndef entry(*args):\n    return np.zeros(7)\n"
+
+
+def other_python(data: bytes) -> bytes:
+    """The same sealed file, its SHA-256 right, but tagged for another Python."""
+    header, _, payload = data.partition(b"\n")
+    python = f"python {sys.version.split()[0]} ".encode()
+    assert python in header
+    return header.replace(python, b"python 3.0.0 ") + b"\n" + payload
+
+
+CORRUPTIONS = {  # case: (the file, under <cache dir>/modules, and what is done to it)
+    "module-random-bytes": ("kernel_*.py", random_bytes),
+    "module-truncated": ("entry_*.py", truncated),
+    "module-other-code": ("entry_*.py", wrong_function),
+    "index-random-bytes": ("__pycache__/entry_*.nbi", random_bytes),
+    "index-truncated": ("__pycache__/entry_*.nbi", truncated),
+    "object-random-bytes": ("__pycache__/entry_*.nbc", random_bytes),
+    "object-truncated": ("__pycache__/entry_*.nbc", truncated),
+    "index-other-python": ("__pycache__/entry_*.nbi", other_python),
+}
+
+
+@pytest.mark.parametrize("case", CORRUPTIONS)
+def test_a_corrupted_cache_file_warns_once_and_is_rebuilt(small_cache, tmp_path, case):
+    pattern, corrupt = CORRUPTIONS[case]
+    folder = tmp_path / "cachedir"
+    shutil.copytree(small_cache[0], folder)
+    (path,) = (folder / "modules").glob(pattern)
+    original = path.read_bytes()
+    path.write_bytes(corrupt(original))
+    _, values, warned = run_small(folder)
+    assert values == small_cache[1]
+    assert len(warned) == 1 and f"discarded the compile cache file {path}:" in warned[0], warned
+    if path.suffix == ".py":
+        assert path.read_bytes() == original
+    else:  # Numba's files of that function were compiled again, and sealed
+        cache._unseal(path)
+
+
+def test_a_cache_with_every_file_corrupted_is_rebuilt_whole(small_cache, tmp_path):
+    folder = tmp_path / "cachedir"
+    shutil.copytree(small_cache[0], folder)
+    for path in (folder / "modules").rglob("*"):
+        if path.is_file():
+            path.write_bytes(truncated(path.read_bytes()))
+    _, values, warned = run_small(folder)
+    assert values == small_cache[1]
+    assert len(warned) == 2, warned  # the two modules (their Numba files go with them)
+    how, values, warned = run_small(folder)
+    assert how == "0c1l" and values == small_cache[1] and not warned
+
+
+def test_a_cache_folder_others_can_write_to_is_refused(tmp_path):
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(0o775)
+    how, _, warned = run_small(folder)
+    assert how == "1c0l"
+    assert len(warned) == 1 and "can be written by other users (mode 775" in warned[0], warned
+    assert list(folder.iterdir()) == []
+
+
+def test_a_new_cache_folder_is_private(small_cache):
+    modules = small_cache[0] / "modules"
+    for folder in (small_cache[0], modules, modules / "__pycache__"):
+        assert folder.stat().st_mode & 0o777 == 0o700
+
+
 def test_an_unwritable_cache_folder_warns_once_and_compiles_anyway(tmp_path):
-    blocker = tmp_path / "file"
+    blocker = tmp_path / "file"  # (chmod cannot stop root from writing: a file blocks mkdir)
     blocker.write_text("a file where the cache folder should be")
-    cache._warned_unwritable.clear()
-    with tracejit.config.override(cache=True, cache_dir=str(blocker)):
-        with pytest.warns(UserWarning, match="cannot write the compile cache"):
-            out = tracejit.compile(lambda x: x * 4.5 + 0.5)(np.ones(2))
-    np.testing.assert_array_equal(out, [5.0, 5.0])
+    how, _, warned = run_small(blocker)
+    assert how == "1c0l"
+    assert len(warned) == 1 and "cannot write the compile cache" in warned[0], warned
+
+
+@pytest.mark.parametrize("failing", ["all", "numba"])
+def test_a_full_disk_warns_once_and_turns_the_cache_off(tmp_path, failing):
+    folder = tmp_path / "cachedir"
+    how, _, warned = run_small(folder, failing)
+    assert how == "1c0l"
+    assert len(warned) == 1 and "No space left on device" in warned[0], warned
+    written = sorted(p.name for p in folder.rglob("*") if p.is_file())
+    assert not any(name.endswith((".tmp", ".nbi", ".nbc")) for name in written), written
+    assert any(name.endswith(".py") for name in written) == (failing == "numba")
 
 
 # --- recompilation made visible ---------------------------------------------------------------
