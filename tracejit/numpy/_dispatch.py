@@ -13,7 +13,8 @@ import numpy as np
 
 from ..errors import at_user_line
 from ..tracing import current_graph_trace
-from ._prims import any_traced
+from ..tracing import Tracer
+from ._prims import any_traced, convert
 
 HANDLED_FUNCTIONS: dict = {}  # NumPy function -> tnp function (for __array_function__)
 HANDLED_UFUNCS: dict = {}  # ufunc name -> tnp function (for __array_ufunc__)
@@ -24,7 +25,7 @@ def implements(np_fn, *, creation=False, ufunc=None):
         @functools.wraps(traced_fn)
         def wrapper(*args, **kwargs):
             if any_traced(args, kwargs) or (creation and current_graph_trace() is not None):
-                return traced_fn(*args, **kwargs)
+                return _strong(traced_fn(*args, **kwargs))
             return np_fn(*args, **kwargs)
 
         wrapper.numpy_function = np_fn
@@ -34,6 +35,18 @@ def implements(np_fn, *, creation=False, ufunc=None):
         return wrapper
 
     return decorate
+
+
+def _strong(result):
+    """A NumPy function's result is a NumPy value, never weakly typed: ``np.sin(x)`` of a Python
+    float ``x`` is a float64 that promotes float32 arrays to float64, where ``x * 2.0`` is a
+    Python float that does not (NEP 50). Python's operators on traced values keep weak types
+    (they call the unwrapped functions); calls through NumPy's names make them strong."""
+    if isinstance(result, (tuple, list)):
+        return type(result)(_strong(r) for r in result)
+    if isinstance(result, Tracer) and result.ttype.weak:
+        return convert(result, result.dtype)
+    return result
 
 
 def _qualified_name(fn) -> str:

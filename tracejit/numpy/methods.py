@@ -13,7 +13,14 @@ from ._dispatch import unsupported
 
 
 def _binary(fn):
+    fn = _operator(fn)
     return (lambda self, other: fn(self, other)), (lambda self, other: fn(other, self))
+
+
+def _operator(fn):
+    """The traced function under ``fn``'s NumPy wrapper: Python's operators keep the weak type
+    of Python scalars (``a * 2.0`` of a Python float is a Python float), NumPy calls do not."""
+    return fn.__wrapped__
 
 
 def _attach_operators():
@@ -30,13 +37,13 @@ def _attach_operators():
     for name, fn in {"eq": ufuncs.equal, "ne": ufuncs.not_equal, "lt": ufuncs.less,
                      "le": ufuncs.less_equal, "gt": ufuncs.greater,
                      "ge": ufuncs.greater_equal}.items():
-        setattr(Tracer, f"__{name}__", lambda self, other, fn=fn: fn(self, other))
-    Tracer.__neg__ = lambda self: ufuncs.negative(self)
-    Tracer.__pos__ = lambda self: ufuncs.positive(self)
-    Tracer.__abs__ = lambda self: ufuncs.absolute(self)
-    Tracer.__invert__ = lambda self: ufuncs.invert(self)
-    Tracer.__divmod__ = lambda self, o: (ufuncs.floor_divide(self, o), ufuncs.remainder(self, o))
-    Tracer.__rdivmod__ = lambda self, o: (ufuncs.floor_divide(o, self), ufuncs.remainder(o, self))
+        setattr(Tracer, f"__{name}__", lambda self, other, fn=_operator(fn): fn(self, other))
+    for name, fn in {"neg": ufuncs.negative, "pos": ufuncs.positive, "abs": ufuncs.absolute,
+                     "invert": ufuncs.invert}.items():
+        setattr(Tracer, f"__{name}__", lambda self, fn=_operator(fn): fn(self))
+    floordiv, mod = _operator(ufuncs.floor_divide), _operator(ufuncs.remainder)
+    Tracer.__divmod__ = lambda self, o: (floordiv(self, o), mod(self, o))
+    Tracer.__rdivmod__ = lambda self, o: (floordiv(o, self), mod(o, self))
     for name, symbol in (("lshift", "<<"), ("rlshift", "<<"), ("rshift", ">>"),
                          ("rrshift", ">>")):
         def shift(self, other, symbol=symbol):

@@ -88,12 +88,41 @@ arctan2 = atan2 = _define(np.arctan2, E.atan2.bind, np.atan2)
 bitwise_and = _define(np.bitwise_and, E.and_.bind)
 bitwise_or = _define(np.bitwise_or, E.or_.bind)
 bitwise_xor = _define(np.bitwise_xor, E.xor.bind)
-equal = _define(np.equal, E.eq.bind)
-not_equal = _define(np.not_equal, E.ne.bind)
-less = _define(np.less, E.lt.bind)
-less_equal = _define(np.less_equal, E.le.bind)
-greater = _define(np.greater, E.gt.bind)
-greater_equal = _define(np.greater_equal, E.ge.bind)
+
+# NumPy compares uint64 with int64 exactly (a loop of its own, no common dtype): a negative
+# int64 is below every uint64, and a non-negative one compares as a uint64.
+_MIXED_SIGN = {  # prim: (result when the int64 is negative, prim comparing as uint64)
+    E.eq: (False, E.eq), E.ne: (True, E.ne), E.lt: (False, E.lt), E.le: (False, E.le),
+    E.gt: (True, E.gt), E.ge: (True, E.ge)}
+_SWAPPED = {E.eq: E.eq, E.ne: E.ne, E.lt: E.gt, E.le: E.ge, E.gt: E.lt, E.ge: E.le}
+
+
+def _comparison(prim):
+    def body(a, b):
+        if a.dtype == b.dtype:
+            return prim.bind(a, b)
+        if a.dtype.kind == "i":  # the uint64 operand first
+            return _uint64_against_int64(_SWAPPED[prim], b, a)
+        return _uint64_against_int64(prim, a, b)
+
+    return body
+
+
+def _uint64_against_int64(prim, a, b):
+    if_negative, compare = _MIXED_SIGN[prim]
+    negative = E.lt.bind(b, _scalar(b, 0))
+    as_unsigned = compare.bind(a, P.convert(b, a.dtype))
+    if if_negative:
+        return E.or_.bind(negative, as_unsigned)
+    return E.and_.bind(E.not_.bind(negative), as_unsigned)
+
+
+equal = _define(np.equal, _comparison(E.eq))
+not_equal = _define(np.not_equal, _comparison(E.ne))
+less = _define(np.less, _comparison(E.lt))
+less_equal = _define(np.less_equal, _comparison(E.le))
+greater = _define(np.greater, _comparison(E.gt))
+greater_equal = _define(np.greater_equal, _comparison(E.ge))
 
 negative = _define(np.negative, E.neg.bind)
 positive = _define(np.positive, lambda x: x)
