@@ -77,14 +77,20 @@ if DIRECT:
 
     @njit(**_OPTIONS)
     def _layout(x):
-        """(transpose flag, leading dimension) to read 2-D ``x`` in place, or (0, 0)."""
+        """(transpose flag, leading dimension) to read 2-D ``x`` in place, or (0, 0).
+
+        The stride of a dimension of size 1 is never stepped along, so it can be anything
+        (a broadcast (1, 1) operand has strides (0, 0), and NumPy calls it contiguous): the
+        leading dimension BLAS is given is then the smallest it accepts."""
         rows, cols = x.shape
         size = x.itemsize
         s0, s1 = x.strides
-        if (cols <= 1 or s1 == size) and s0 % size == 0 and s0 // size >= max(1, cols):
-            return _NO_TRANS, s0 // size
-        if (rows <= 1 or s0 == size) and s1 % size == 0 and s1 // size >= max(1, rows):
-            return _TRANS, s1 // size
+        if (cols <= 1 or s1 == size) and (rows <= 1 or (s0 % size == 0 and
+                                                        s0 // size >= max(1, cols))):
+            return _NO_TRANS, max(1, cols) if rows <= 1 else s0 // size
+        if (rows <= 1 or s0 == size) and (cols <= 1 or (s1 % size == 0 and
+                                                        s1 // size >= max(1, rows))):
+            return _TRANS, max(1, rows) if cols <= 1 else s1 // size
         return 0, 0
 
     @njit(**_OPTIONS)

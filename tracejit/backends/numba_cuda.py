@@ -93,7 +93,20 @@ def device_put(x):
 def _on_device(cuda, x):
     if is_device_array(x):
         return x if hasattr(x, "copy_to_host") else cuda.as_cuda_array(x)
-    return cuda.to_device(np.asarray(x, order="C"))
+    x = np.asarray(x, order="C")
+    if x.size and x.strides != _c_strides(x.shape, x.itemsize):
+        # C-contiguous by NumPy's flags, but a size-1 dimension has another stride (0, in a
+        # broadcast view): numba-cuda's copies between device arrays compare strides.
+        x = np.array(x, order="C")
+    return cuda.to_device(x)
+
+
+def _c_strides(shape, itemsize) -> tuple[int, ...]:
+    strides, step = [], itemsize
+    for n in reversed(shape):
+        strides.append(step)
+        step *= max(n, 1)
+    return tuple(reversed(strides))
 
 
 def _runtime(name: str):
@@ -203,8 +216,15 @@ class _Launches:
 
     def copy(self, x):
         y = self.cuda.device_array(x.shape, x.dtype)
-        y.copy_to_device(x)
+        self.put(y, x)
         return y
+
+    @staticmethod
+    def put(dst, src):
+        """Copy ``src`` (host or device) into the device array ``dst``. Empty arrays are
+        skipped: numba-cuda compares their strides, which are arbitrary when a size is 0."""
+        if dst.size:
+            dst.copy_to_device(src)
 
     def scalar(self, x):
         """A device value of one element, read on the host (a synchronisation)."""
@@ -604,7 +624,7 @@ class _Program:
                 outs = body.run([*carry, *slices, *consts])
                 carry = outs[:n_carry]
                 for y, value, t in zip(ys, outs[n_carry:], y_types):
-                    y[k:k + 1].reshape(t.shape or (1,)).copy_to_device(value)
+                    self.l.put(y[k:k + 1].reshape(t.shape or (1,)), value)
             return carry + ys
         return run
 
@@ -621,7 +641,7 @@ class _Program:
             accs = []
             for k in p["diff_consts"]:
                 z = self.l.empty(body_consts[k].shape, body_consts[k].dtype)
-                z.copy_to_device(np.zeros(z.shape, z.dtype))
+                self.l.put(z, np.zeros(z.shape, z.dtype))
                 accs.append(z)
             cts = [self.l.copy(c) for c in cts]
             for carry_k in reversed(saved):

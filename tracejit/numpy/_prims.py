@@ -122,10 +122,16 @@ def broadcast_to(x, shape):
     return S.broadcast_in_dim.bind(x, shape=shape, dims=dims)
 
 
+_PYTHON_DTYPES = (np.dtype(np.bool_), np.dtype(np.int64), np.dtype(np.float64))
+
+
 def operands(args, dts, shape, trace, weak):
     """Lift, convert and broadcast each argument to its loop dtype and the common shape."""
     out = []
     for a, dt in zip(args, dts):
+        # Only Python scalars: weak when the loop is on Python's own types; NumPy's loop for
+        # two bools may be int8 (``True % True``), a NumPy type, hence strong.
+        weak = weak and np.dtype(dt) in _PYTHON_DTYPES
         if is_python_scalar(a):
             t = trace.lift(scalar_operand(a, dt, weak))
         else:

@@ -117,12 +117,45 @@ def _uint64_against_int64(prim, a, b):
     return E.and_.bind(E.not_.bind(negative), as_unsigned)
 
 
-equal = _define(np.equal, _comparison(E.eq))
-not_equal = _define(np.not_equal, _comparison(E.ne))
-less = _define(np.less, _comparison(E.lt))
-less_equal = _define(np.less_equal, _comparison(E.le))
-greater = _define(np.greater, _comparison(E.gt))
-greater_equal = _define(np.greater_equal, _comparison(E.ge))
+# An integer array against a Python int beyond its dtype's range: NumPy answers from the sign
+# of the difference alone (every uint8 is > -1), where other ufuncs raise OverflowError.
+_BEYOND = {E.eq: (False, False), E.ne: (True, True), E.lt: (False, True),
+           E.le: (False, True), E.gt: (True, False), E.ge: (True, False)}  # (below, above)
+
+
+def _define_comparison(ufunc, prim):
+    body = _comparison(prim)
+
+    @implements(ufunc)
+    def fn(*args):
+        if len(args) == 2:
+            for k, (x, v) in enumerate((args, args[::-1])):
+                answer = _beyond_range(prim if k == 0 else _SWAPPED[prim], x, v)
+                if answer is not None:
+                    return answer
+        return apply_ufunc(ufunc, body, args)
+
+    fn.__name__ = fn.__qualname__ = ufunc.__name__
+    return fn
+
+
+def _beyond_range(prim, x, value):
+    """``x <prim> value`` where that is known without looking at x, else None."""
+    if not P.is_traced(x) or type(value) is not int or x.dtype.kind not in "iu" or x.ttype.weak:
+        return None
+    info = np.iinfo(x.dtype)
+    if info.min <= value <= info.max:
+        return None
+    below, above = _BEYOND[prim]
+    return P.full_like(x, below if value < info.min else above, np.bool_)
+
+
+equal = _define_comparison(np.equal, E.eq)
+not_equal = _define_comparison(np.not_equal, E.ne)
+less = _define_comparison(np.less, E.lt)
+less_equal = _define_comparison(np.less_equal, E.le)
+greater = _define_comparison(np.greater, E.gt)
+greater_equal = _define_comparison(np.greater_equal, E.ge)
 
 negative = _define(np.negative, E.neg.bind)
 positive = _define(np.positive, lambda x: x)
@@ -173,22 +206,26 @@ def _log_base(base):
 
 
 def _sinh(x):
-    # For |x| < 1 through expm1 (no cancellation near 0); above, exp(|x|/2) squared so the
-    # result overflows only where the true value does.
-    t = E.abs_.bind(x)
-    u = E.expm1.bind(t)
-    small = E.mul.bind(_scalar(x, 0.5), E.add.bind(u, E.div.bind(u, E.add.bind(u, _scalar(x, 1)))))
-    h = E.exp.bind(E.mul.bind(_scalar(x, 0.5), t))
-    large = E.sub.bind(E.mul.bind(E.mul.bind(_scalar(x, 0.5), h), h),
-                       E.div.bind(_scalar(x, 0.5), E.mul.bind(h, h)))
-    r = E.select.bind(E.lt.bind(t, _scalar(x, 1)), small, large)
-    return E.select.bind(E.lt.bind(x, _scalar(x, 0)), E.neg.bind(r), r)
+    # For |x| < 1 as (u + u / (u + 1)) / 2 with u = expm1(x): no cancellation near 0. Above, as
+    # (h * h - g * g) / 2 with h = exp(x/2), g = exp(-x/2), which overflows only where sinh
+    # does. Neither uses abs or a sign flip, so the derivative is cosh at 0 too (through abs it
+    # came out 0 there); the small branch reads 0 where it is not chosen, so its infinities
+    # never meet the zero cotangent of the branch not taken.
+    near = E.lt.bind(E.abs_.bind(x), _scalar(x, 1))
+    u = E.expm1.bind(E.select.bind(near, x, _scalar(x, 0)))
+    half = _scalar(x, 0.5)
+    small = E.mul.bind(half, E.add.bind(u, E.div.bind(u, E.add.bind(u, _scalar(x, 1)))))
+    h, g = E.exp.bind(E.mul.bind(half, x)), E.exp.bind(E.mul.bind(_scalar(x, -0.5), x))
+    large = E.sub.bind(E.mul.bind(E.mul.bind(half, h), h), E.mul.bind(E.mul.bind(half, g), g))
+    return E.select.bind(near, small, large)
 
 
 def _cosh(x):
-    h = E.exp.bind(E.mul.bind(_scalar(x, 0.5), E.abs_.bind(x)))
-    return E.add.bind(E.mul.bind(E.mul.bind(_scalar(x, 0.5), h), h),
-                      E.div.bind(_scalar(x, 0.5), E.mul.bind(h, h)))
+    # (h * h + g * g) / 2 with h = exp(x/2), g = exp(-x/2): overflows only where cosh does, and
+    # smooth at 0 (no abs).
+    half = _scalar(x, 0.5)
+    h, g = E.exp.bind(E.mul.bind(half, x)), E.exp.bind(E.mul.bind(_scalar(x, -0.5), x))
+    return E.add.bind(E.mul.bind(E.mul.bind(half, h), h), E.mul.bind(E.mul.bind(half, g), g))
 
 
 def _one_minus_x_squared(x):
@@ -229,19 +266,30 @@ def _logical(prim):
     return lambda *xs: prim.bind(*[_truthy(x) for x in xs])
 
 
+def _half_in_single(body):
+    """A composite over float16 computed in float32 and rounded once, as NumPy's float16 loops
+    do: in float16 arithmetic its several roundings compound (arctanh(-0.9995) came out -3.81
+    for NumPy's -4.16)."""
+    def run(*xs):
+        if not any(x.dtype == np.float16 for x in xs):
+            return body(*xs)
+        return P.convert(body(*[P.convert(x, np.float32) for x in xs]), np.float16)
+    return run
+
+
 trunc = _define(np.trunc, _trunc)
 isinf = _define(np.isinf, _isinf)
 square = _define(np.square, lambda x: E.mul.bind(x, x))
 reciprocal = _define(np.reciprocal, _reciprocal)
-exp2 = _define(np.exp2, lambda x: E.pow_.bind(_scalar(x, 2), x))
-log2 = _define(np.log2, _log_base(2))
-log10 = _define(np.log10, _log_base(10))
-sinh = _define(np.sinh, _sinh)
-cosh = _define(np.cosh, _cosh)
-arcsin = asin = _define(np.arcsin, _arcsin, np.asin)
-arccos = acos = _define(np.arccos, _arccos, np.acos)
-arctanh = atanh = _define(np.arctanh, _arctanh, np.atanh)
-logaddexp = _define(np.logaddexp, _logaddexp)
+exp2 = _define(np.exp2, _half_in_single(lambda x: E.pow_.bind(_scalar(x, 2), x)))
+log2 = _define(np.log2, _half_in_single(_log_base(2)))
+log10 = _define(np.log10, _half_in_single(_log_base(10)))
+sinh = _define(np.sinh, _half_in_single(_sinh))
+cosh = _define(np.cosh, _half_in_single(_cosh))
+arcsin = asin = _define(np.arcsin, _half_in_single(_arcsin), np.asin)
+arccos = acos = _define(np.arccos, _half_in_single(_arccos), np.acos)
+arctanh = atanh = _define(np.arctanh, _half_in_single(_arctanh), np.atanh)
+logaddexp = _define(np.logaddexp, _half_in_single(_logaddexp))
 logical_and = _define(np.logical_and, _logical(E.and_))
 logical_or = _define(np.logical_or, _logical(E.or_))
 logical_xor = _define(np.logical_xor, _logical(E.xor))
@@ -263,8 +311,19 @@ def _where_traced(condition, x=None, y=None):
         raise P.user_error(TypeError, str(e)) from None
     shape = P.broadcast_shapes(*(t.shape for t in types))
     cond = P.broadcast_to(_truthy(P.lift(condition, trace)), shape)
+    x, y = (_wrapped(v, dtype) for v in (x, y))
     on_true, on_false = P.operands((x, y), (dtype, dtype), shape, trace, weak)
     return E.select.bind(cond, on_true, on_false)
+
+
+def _wrapped(value, dtype):
+    """A Python int as np.where stores it in an integer dtype: modulo 2**bits (-1 in uint32 is
+    4294967295), where ufuncs would raise OverflowError."""
+    if type(value) is not int or dtype.kind not in "iu":
+        return value
+    bits = 8 * dtype.itemsize
+    value %= 1 << bits
+    return value - (1 << bits) if dtype.kind == "i" and value >= 1 << (bits - 1) else value
 
 
 where = implements(np.where)(_where_traced)

@@ -379,8 +379,16 @@ def _absorbed_broadcast(eqn, group_of, graph) -> bool:
     if any(a is out for a in graph.outputs):
         return False
     consumers = _consumers(out, graph)
-    return bool(consumers) and all(id(c) in group_of and c.prim.kind == "elementwise"
+    return bool(consumers) and all(id(c) in group_of and _reads_through_index(c)
                                    for c in consumers)
+
+
+def _reads_through_index(eqn) -> bool:
+    """Whether a kernel member reads a broadcast operand by index arithmetic (the broadcast is
+    pulled into the kernel, never materialised): elementwise equations and reductions. (Had a
+    reduction and an elementwise member disagreed, the broadcast would have been both a kernel
+    input and made inside the kernel.)"""
+    return eqn.prim.kind == "elementwise" or eqn.prim.name in REDUCTIONS
 
 
 def _kernel_eqn(g, group_of, graph_outputs, producer, graph) -> Eqn:
@@ -398,7 +406,7 @@ def _kernel_eqn(g, group_of, graph_outputs, producer, graph) -> Eqn:
             if p is not None and id(p) in members:
                 continue
             if p is not None and p.prim.name == "broadcast_in_dim" and id(p) not in group_of \
-                    and eqn.prim.kind == "elementwise":
+                    and _reads_through_index(eqn):
                 if id(p) not in pulled:  # the broadcast becomes index arithmetic in the kernel
                     pulled.add(id(p))
                     body_eqns.append(p)
