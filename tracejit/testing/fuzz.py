@@ -293,10 +293,15 @@ class Report:
 
 
 def run(backend: str, n: int, seed: int = 0, grad: bool = False, start: int = 0,
-        shrink_failures: bool = False, max_stmts: int = 8, log=print) -> Report:
+        shrink_failures: bool = False, max_stmts: int = 8, log=print,
+        deadline: float | None = None) -> Report:
+    """Programs ``start .. start + n`` of ``seed``; none is started after ``deadline`` (a
+    ``time.time()``)."""
     report = Report(backend, grad)
     started = time.perf_counter()
     for index in range(start, start + n):
+        if deadline is not None and time.time() > deadline:
+            break
         prog = program(seed, index, grad, max_stmts)
         outcome = check(prog, backend)
         report.ran += 1
@@ -313,9 +318,10 @@ def run(backend: str, n: int, seed: int = 0, grad: bool = False, start: int = 0,
 
 
 def _worker(job):
-    backend, n, seed, grad, start, shrink_failures, max_stmts = job
+    backend, n, seed, grad, start, shrink_failures, max_stmts, deadline = job
     lines = []
-    report = run(backend, n, seed, grad, start, shrink_failures, max_stmts, log=lines.append)
+    report = run(backend, n, seed, grad, start, shrink_failures, max_stmts, log=lines.append,
+                 deadline=deadline)
     report.failures = [(i, o, None) for i, o, _ in report.failures]  # programs stay behind
     return report, lines
 
@@ -333,6 +339,9 @@ def main(argv=None) -> int:
     parser.add_argument("--shrink", action="store_true", help="shrink and print failures")
     parser.add_argument("--max-stmts", type=int, default=8, help="statements per program")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes")
+    parser.add_argument("--seconds", type=float,
+                        help="start no program after this many seconds (the summary says how "
+                             "many ran)")
     parser.add_argument("--opt", action="store_true",
                         help="compile at Numba's default optimisation (default: NUMBA_OPT=0, "
                              "about a third faster to compile)")
@@ -350,13 +359,14 @@ def main(argv=None) -> int:
             print(prog.snippet(args.backend))
             print(outcome.kind, outcome.detail)
         return int(outcome.failed)
+    deadline = time.time() + args.seconds if args.seconds else None
     if args.jobs > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         chunk = -(-args.n // (4 * args.jobs))
         jobs = [(args.backend, min(chunk, args.n - s), args.seed, args.grad, args.start + s,
-                 args.shrink, args.max_stmts) for s in range(0, args.n, chunk)]
+                 args.shrink, args.max_stmts, deadline) for s in range(0, args.n, chunk)]
         report = Report(args.backend, args.grad)
         started = time.perf_counter()
         context = multiprocessing.get_context("spawn")
@@ -370,7 +380,7 @@ def main(argv=None) -> int:
         report.seconds = time.perf_counter() - started
     else:
         report = run(args.backend, args.n, args.seed, args.grad, args.start, args.shrink,
-                     args.max_stmts, log=lambda line: print(line, flush=True))
+                     args.max_stmts, log=lambda line: print(line, flush=True), deadline=deadline)
     print(report.summary())
     return int(bool(report.failures))
 
