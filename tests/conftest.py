@@ -22,6 +22,11 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import tracejit  # noqa: E402
+from tracejit.testing.poison import poison  # noqa: E402
+
+# On the simulator, new device arrays start as garbage, as a GPU's reused memory does: a kernel
+# reading what it never wrote fails here, not only on a GPU (tracejit/testing/poison.py).
+poison()
 
 # Every backend by default; TRACEJIT_TEST_BACKENDS=interpreter narrows a local run.
 BACKENDS = os.environ.get("TRACEJIT_TEST_BACKENDS", "interpreter,numba_cpu").split(",")

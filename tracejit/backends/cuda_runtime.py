@@ -46,18 +46,24 @@ def _iota(dst, inner, n):
         dst[i] = (i // inner) % n
 
 
+# Rows of at least one element (the driver launches no empty scan). The accumulator starts as
+# the first element stored and read back, which gives it out's dtype: starting from
+# `out[i, 0] - out[i, 0]` read the fresh output's uninitialised memory (NaN - NaN on a GPU whose
+# memory was used before, so the whole row came out NaN).
 def _cumsum_rows(x, out):
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
-        acc = out[i, 0] - out[i, 0]
-        for j in range(x.shape[1]):
+        out[i, 0] = x[i, 0]
+        acc = out[i, 0]
+        for j in range(1, x.shape[1]):
             acc += x[i, j]
             out[i, j] = acc
 
 
 def _cumprod_rows(x, out):
     for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
-        acc = out[i, 0] - out[i, 0] + 1
-        for j in range(x.shape[1]):
+        out[i, 0] = x[i, 0]
+        acc = out[i, 0]
+        for j in range(1, x.shape[1]):
             acc *= x[i, j]
             out[i, j] = acc
 

@@ -620,11 +620,14 @@ class _Program:
             xs, consts = ops[n_carry:n_carry + n_xs], list(ops[n_carry + n_xs:])
             ys = [self.l.empty((length, *t.shape), t.dtype) for t in y_types]
             for k in (range(length - 1, -1, -1) if p["reverse"] else range(length)):
-                slices = [x[k:k + 1].reshape(x.shape[1:] or (1,)) for x in xs]
+                # (numba-cuda refuses to slice an empty array: empty rows are made, not cut)
+                slices = [x[k:k + 1].reshape(x.shape[1:] or (1,)) if x.size else
+                          self.l.empty(x.shape[1:], x.dtype) for x in xs]
                 outs = body.run([*carry, *slices, *consts])
                 carry = outs[:n_carry]
                 for y, value, t in zip(ys, outs[n_carry:], y_types):
-                    self.l.put(y[k:k + 1].reshape(t.shape or (1,)), value)
+                    if y.size:
+                        self.l.put(y[k:k + 1].reshape(t.shape or (1,)), value)
             return carry + ys
         return run
 

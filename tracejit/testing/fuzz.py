@@ -318,7 +318,10 @@ def run(backend: str, n: int, seed: int = 0, grad: bool = False, start: int = 0,
 
 
 def _worker(job):
-    backend, n, seed, grad, start, shrink_failures, max_stmts, deadline = job
+    backend, n, seed, grad, start, shrink_failures, max_stmts, deadline, poisoned = job
+    if poisoned:
+        from .poison import poison
+        poison()
     lines = []
     report = run(backend, n, seed, grad, start, shrink_failures, max_stmts, log=lines.append,
                  deadline=deadline)
@@ -342,6 +345,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float,
                         help="start no program after this many seconds (the summary says how "
                              "many ran)")
+    parser.add_argument("--poison", action="store_true",
+                        help="numba_cuda on the simulator: new device arrays start as NaN/77/True, "
+                             "as a real GPU's reused memory does (tracejit/testing/poison.py)")
     parser.add_argument("--opt", action="store_true",
                         help="compile at Numba's default optimisation (default: NUMBA_OPT=0, "
                              "about a third faster to compile)")
@@ -349,6 +355,9 @@ def main(argv=None) -> int:
     if not args.opt:
         os.environ.setdefault("NUMBA_OPT", "0")
     os.environ.setdefault("TRACEJIT_VERIFY", "1")  # the IR verifier after every pass, as in tests
+    if args.poison:
+        from .poison import poison
+        poison()
     if args.index is not None:
         prog = program(args.seed, args.index, args.grad, args.max_stmts)
         print(prog.snippet(args.backend))
@@ -366,7 +375,8 @@ def main(argv=None) -> int:
 
         chunk = -(-args.n // (4 * args.jobs))
         jobs = [(args.backend, min(chunk, args.n - s), args.seed, args.grad, args.start + s,
-                 args.shrink, args.max_stmts, deadline) for s in range(0, args.n, chunk)]
+                 args.shrink, args.max_stmts, deadline, args.poison)
+                for s in range(0, args.n, chunk)]
         report = Report(args.backend, args.grad)
         started = time.perf_counter()
         context = multiprocessing.get_context("spawn")
