@@ -13,9 +13,9 @@ import tracejit.numpy as tnp
 HERE = __file__.rsplit("/", 1)[-1]
 
 
-def line_of(marker: str) -> int:
-    """The line number in this file of the line containing ``marker``."""
-    with open(__file__) as f:
+def line_of(marker: str, path: str = __file__) -> int:
+    """The line number in ``path`` (this file) of the line containing ``marker``."""
+    with open(path) as f:
         for number, line in enumerate(f, start=1):
             if marker in line and "line_of(" not in line:
                 return number

@@ -9,6 +9,7 @@ import pytest
 
 import tracejit
 import tracejit.numpy as tnp
+import test_errors
 from oracle import assert_matches_numpy
 from test_numpy_table import make
 
@@ -111,11 +112,7 @@ REFUSED = [n for n in dir(np.ndarray) if not n.startswith("_") and n not in SUPP
 
 
 def line_of(marker: str) -> int:
-    with open(__file__) as f:
-        for number, line in enumerate(f, start=1):
-            if marker in line and "line_of(" not in line:
-                return number
-    raise AssertionError(f"marker {marker!r} not found")
+    return test_errors.line_of(marker, __file__)
 
 
 def test_table_names_are_ndarray_names():

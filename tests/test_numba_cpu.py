@@ -18,8 +18,9 @@ def test_golden_generated_source():
                                                              np.ones(3, np.float32))
     # (kernel_source() annotates each kernel with the user's lines that made it)
     assert lowered.kernel_source().replace(__file__, "test.py") == '''\
-def entry(a0, a1):
-    t1 = np.empty((4,), np.float32)
+def entry(a0, a1, s, f):
+    # this signature: s = [4], f = []
+    t1 = np.empty((s[0],), np.float32)
     _k0(a0, a1, t1)  # test.py:17
     return (t1,)
 
@@ -47,12 +48,13 @@ def test_golden_entry_with_views_and_a_matmul():
                                                                    np.ones((3, 4)))
     entry = lowered.kernel_source().replace(__file__, "test.py").split("\n\n")[0]
     assert entry == '''\
-def entry(a0, a1, w0):
+def entry(a0, a1, w0, s, f):
+    # this signature: s = [2, 4, 2, 4], f = []
     t1 = np.transpose(a0, (1, 0))
-    t2 = w0.reshape((2, 4))
+    t2 = w0.reshape((s[0], s[1]))
     _blas.gemm_f64(_blas.readable(t1), _blas.readable(a1), t2)
-    t3 = np.empty((2, 4), np.float64)
-    _k0(t2, t3)  # test.py:46
+    t3 = np.empty((s[2], s[3]), np.float64)
+    _k0(t2, t3)  # test.py:47
     t4 = t3[::-1, :,]
     return (t4.copy(),)'''
 
@@ -99,7 +101,8 @@ def test_one_entry_per_signature_and_kernels_shared_by_source():
     h = numba_jit(lambda y: tnp.sin(y) * -0.25)  # another constant: a parameter, same kernel
     assert_same(h(np.arange(4.0)), np.sin(np.arange(4.0)) * -0.25)
     assert len(numba_cpu._kernel_cache) == before
-    assert "_k0(a0, t1, np.float64(-0.25))" in h.lower(np.ones(4)).kernel_source()
+    source = h.lower(np.ones(4)).kernel_source()
+    assert "_k0(a0, t1, np.float64(f[0]))" in source and "f = [-0.25]" in source
 
 
 def test_full_reductions_run_in_parallel_chunks(rng):
@@ -148,7 +151,7 @@ def test_float_max_min_propagate_nan_like_numpy(rng, parallel):
 def test_large_outputs_are_allocated_by_numpy_and_fresh_per_call(rng):
     x = rng.normal(size=1 << 20).astype(np.float32)  # a 4 MiB result: passed in, huge pages
     f = numba_jit(lambda x: (tnp.exp(x), x[:10] * 2))
-    assert "def entry(a0, o0):" in f.lower(x).kernel_source()
+    assert "def entry(a0, o0, s, f):" in f.lower(x).kernel_source()
     first, small = f(x)
     second, _ = f(x)
     assert first is not second

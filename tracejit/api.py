@@ -7,6 +7,7 @@ executable runs at once. Python scalars are runtime inputs (weakly typed), never
 """
 from __future__ import annotations
 
+import collections
 import functools
 import inspect
 import time
@@ -114,7 +115,11 @@ class Lowered:
         note = getattr(self._run, "note", None)
         where = [", ".join(k.lines) for k in self.kernels() if k.name.startswith("_k")]
         lines = []
+        ints, floats = getattr(self._run, "entry_numbers", ((), ()))
         for line in entry.splitlines():
+            if line.startswith("def entry(") and (ints or floats):
+                lines.append(line)
+                line = f"    # this signature: s = {list(ints)}, f = {list(floats)}"
             call = line.strip().split("(")[0]
             if call.startswith("_k") and call[2:].isdigit() and int(call[2:]) < len(where) \
                     and where[int(call[2:])]:
@@ -170,9 +175,11 @@ class Compiled:
                                                                  static_argnames)
         self.donate_argnums = _donate_set(donate_argnums, self.static_argnums, fun)
         self._hits = 0
-        self._seen: list = []  # every signature traced, in order
-        self._stats: list[dict] = []  # per signature: times of trace, passes, codegen, ...
-        self._entries: dict[Any, _Entry] = {}
+        self._traces = 0
+        # Bounded by TRACEJIT_MAX_SIGNATURES, least recently used first out (the recent ones):
+        self._seen: collections.deque = collections.deque()  # signatures traced, in order
+        self._stats: collections.deque = collections.deque()  # per signature: trace, passes, ...
+        self._entries: collections.OrderedDict[Any, _Entry] = collections.OrderedDict()
         self._fast: dict[tuple, _Entry] = {}  # (shape, dtype) per positional ndarray -> entry
         functools.update_wrapper(self, fun, updated=())  # never merge fun's __dict__ in
 
@@ -242,14 +249,16 @@ class Compiled:
         key, leaves = self._signature(args, kwargs)
         entry = self._entries.get(key)
         if entry is not None:
+            self._entries.move_to_end(key)
             return entry, key, leaves, False
         where = recompile.function_location(self.fun)
         if config.get("explain_cache_misses") or debug.level() >= 1:
             recompile.explain_miss(self._name, self._seen, key)
-        if not self._seen:
+        if not self._traces:
             recompile.note_new_function(self.fun, where)
+        self._traces += 1
         self._seen.append(key)
-        recompile.warn_if_retracing(self._name, self._seen, where)
+        recompile.warn_if_retracing(self._name, self._seen, self._traces, where)
         started = time.perf_counter()
         graph, out_tree = self._trace(key, len(args))
         traced = time.perf_counter()
@@ -264,9 +273,22 @@ class Compiled:
         entry = self._entries[key] = _Entry(stages, out_tree, run, report, signature)
         self._stats.append({"signature": signature, "trace": traced - started,
                             "passes": passed - traced, "run": run})
+        self._forget_beyond(config.get("max_signatures"))
         if debug.level() >= 2 or config.get("dump_dir"):
             debug.after_trace(self._name, Lowered(entry, self.backend, self._name), signature)
         return entry, key, leaves, True
+
+    def _forget_beyond(self, limit: int) -> None:
+        """Keep the ``limit`` most recently used signatures (TRACEJIT_MAX_SIGNATURES)."""
+        if limit <= 0 or len(self._entries) <= limit:
+            return
+        while len(self._entries) > limit:
+            self._entries.popitem(last=False)
+        while len(self._seen) > limit:
+            self._seen.popleft()
+        while len(self._stats) > limit:
+            self._stats.popleft()
+        self._fast.clear()  # (it refills from the entries kept, one call each)
 
     def _donated_leaves(self, key) -> frozenset:
         """Indices of the flat inputs that belong to donated positional arguments."""
@@ -337,13 +359,16 @@ class Compiled:
         runs = [s["run"] for s in self._stats]
         loads = sum("load" in getattr(r, "timings", {}) for r in runs)
         compiles = sum("numba" in getattr(r, "timings", {}) for r in runs)
-        return recompile.CacheInfo(self._hits, len(self._seen), len(self._seen), compiles, loads,
-                                   [recompile.describe(k) for k in self._seen])
+        reused = sum("reuse" in getattr(r, "timings", {}) for r in runs)
+        return recompile.CacheInfo(self._hits, self._traces, self._traces, compiles, loads,
+                                   [recompile.describe(k) for k in self._seen], reused)
 
     def compile_stats(self) -> list[dict]:
         """Per signature compiled, the seconds spent: ``trace``, ``passes``, ``codegen``
-        (generating the source), ``numba`` (Numba's typing and LLVM) or ``load`` (from the disk
-        cache), and their ``total``. Backend times appear after the signature's first call."""
+        (generating the source), ``numba`` (Numba's typing and LLVM), ``load`` (from the disk
+        cache) or ``reuse`` (the compiled code of an earlier signature with the same ranks and
+        dtypes: a cache hit, no compile), and their ``total``. Backend times appear after the
+        signature's first call; the most recent TRACEJIT_MAX_SIGNATURES signatures are kept."""
         result = []
         for s in self._stats:
             times = {"signature": s["signature"], "trace": s["trace"], "passes": s["passes"]}

@@ -61,6 +61,10 @@ SETTINGS = {s.name: s for s in (
     Setting("retrace_warning", "TRACEJIT_RETRACE_WARNING", int, 8,
             "warn when one compiled function has been traced this many times, naming the "
             "argument whose shape, dtype or static value keeps changing; 0 never warns"),
+    Setting("max_signatures", "TRACEJIT_MAX_SIGNATURES", int, 256,
+            "signatures one compiled function keeps in memory (least recently used dropped "
+            "first): a process that meets thousands of shapes stays flat in memory; a dropped "
+            "signature that comes back traces again (about a millisecond, no compile)"),
     Setting("explain_cache_misses", "TRACEJIT_EXPLAIN_CACHE_MISSES", _bool, False,
             "on every retrace, print what differs from the nearest signature seen before"),
     Setting("log_compiles", "TRACEJIT_LOG_COMPILES", _bool, False,

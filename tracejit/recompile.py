@@ -21,13 +21,15 @@ class CacheInfo(NamedTuple):
     """``compiled.cache_info()``: calls served by a signature seen before (``hits``), calls that
     traced a new one (``misses``), traces, backend compiles (``compiles``: code generated and
     compiled by Numba in this process), compiles served by the disk cache (``disk_loads``), and
-    every signature seen, in words."""
+    the signatures kept (TRACEJIT_MAX_SIGNATURES), in words, and traces whose compiled code
+    was an earlier signature's (``reused``: a new shape of the same ranks and dtypes)."""
     hits: int
     misses: int
     traces: int
     compiles: int
     disk_loads: int
     signatures: list
+    reused: int = 0  # new signatures served by compiled code of the same ranks and dtypes
 
 
 def _leaves(key) -> dict[str, str]:
@@ -86,10 +88,10 @@ def explain_miss(name: str, seen: list, key) -> None:
           f"signature seen before: {'; '.join(differences(nearest, key))}", file=sys.stderr)
 
 
-def warn_if_retracing(name: str, seen: list, where: str) -> None:
+def warn_if_retracing(name: str, seen, traces: int, where: str) -> None:
     """After ``retrace_warning`` traces, warn once naming the arguments that keep changing."""
     limit = config.get("retrace_warning")
-    if not limit or len(seen) != limit:
+    if not limit or traces != limit:
         return
     varying: dict[str, set] = {}
     for key in seen:
@@ -99,11 +101,13 @@ def warn_if_retracing(name: str, seen: list, where: str) -> None:
                 for p, v in varying.items() if len(v) > 1 or
                 any(p not in _leaves(k) for k in seen)]
     what = "; ".join(changing) or "the arguments' tree structure"
-    warnings.warn(f"tracejit: {name}{where} has been traced {limit} times: each new shape, dtype "
-                  f"or static value traces and compiles again. Changing: {what}. Pad inputs to "
-                  "a few fixed shapes, or pass a changing configuration value as an array rather "
-                  "than a static argument. (TRACEJIT_RETRACE_WARNING sets the count; "
-                  "TRACEJIT_EXPLAIN_CACHE_MISSES=1 prints every retrace.)", stacklevel=4)
+    warnings.warn(f"tracejit: {name}{where} has been traced {limit} times. Changing: {what}. "
+                  "A new shape of the same ranks and dtypes only traces again (about a "
+                  "millisecond: the compiled code is reused); a new dtype, rank or static value "
+                  "also compiles. If dtypes, ranks or static values change, pass a changing "
+                  "configuration value as an array rather than a static argument. "
+                  "(TRACEJIT_RETRACE_WARNING sets the count; TRACEJIT_EXPLAIN_CACHE_MISSES=1 "
+                  "prints every retrace.)", stacklevel=4)
 
 
 _functions_per_code: dict = {}  # code object -> number of compiled functions made from it

@@ -65,6 +65,17 @@ class UnexpectedTracerError(Exception):
     """A tracer was used after the trace that made it had finished (it leaked out of ``f``)."""
 
 
+def _uniform(array: np.ndarray) -> bool:
+    """Every element the same value, signed zeros told apart (NaN never counts as the same)."""
+    if array.size == 0:
+        return False
+    first = array.flat[0]
+    same = array == first
+    if array.dtype.kind == "f":
+        same &= np.signbit(array) == np.signbit(first)
+    return bool(same.all())
+
+
 class Tracer:
     """An abstract array inside a trace: shape and dtype are known, values are not."""
 
@@ -194,10 +205,24 @@ class GraphTrace(Trace):
         held = self._const_ids.get(id(value))
         if held is not None and held[0] is value:
             return held[1]
-        frozen = np.array(array, copy=True)  # later mutation of the user's array can't leak in
-        var = Var(TensorType(array.shape, dtype))
-        self.consts.append((var, frozen))
+        if _uniform(array):
+            var = self._broadcast_literal(array, dtype)
+        else:
+            frozen = np.array(array, copy=True)  # later mutation of the user's array can't leak
+            var = Var(TensorType(array.shape, dtype))
+            self.consts.append((var, frozen))
         self._const_ids[id(value)] = (value, var)
+        return var
+
+    def _broadcast_literal(self, array, dtype) -> Var:
+        """A constant array of one value as a broadcast literal, not a stored array: reverse
+        mode makes many (the zero mask and exponent of ``x ** 2``'s derivative), and as arrays
+        they held memory per signature and made the graph's source shape-specific."""
+        from .primitives.structural import broadcast_in_dim
+        scalar = Literal(np.asarray(array.flat[0], dtype), TensorType((), dtype))
+        var = Var(TensorType(array.shape, dtype))
+        params = {"shape": tuple(array.shape), "dims": ()}
+        self.eqns.append(Eqn(broadcast_in_dim, [scalar], params, [var], user_source_info()))
         return var
 
     def lift(self, value) -> GraphTracer:

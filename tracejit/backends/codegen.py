@@ -67,13 +67,15 @@ def scalar_statement(eqn, args: list[str], overrides=None) -> str:
 
 class KernelSource:
     """Source text of one kernel function; ``parallel`` when its outer loop is a prange;
-    ``constants``: the code of the scalar constants the caller passes after the outputs."""
+    ``literals``: the scalar constants (``Literal``) the caller passes after the outputs, and
+    ``constants`` their code."""
 
-    def __init__(self, name: str, text: str, parallel: bool = False, constants=()):
+    def __init__(self, name: str, text: str, parallel: bool = False, literals=()):
         self.name = name
         self.text = text
         self.parallel = parallel
-        self.constants = list(constants)
+        self.literals = list(literals)
+        self.constants = [literal_code(lit) for lit in self.literals]
 
 
 def _index(ndim: int, dims=None, shape=None, out_shape=None) -> str:
@@ -221,10 +223,10 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
         key = (lit.ttype.dtype.str, repr(lit.value.item()))
         if key not in constants:
             constants[key] = f"c{len(constants)}"
-            constant_values.append(literal_code(lit))
+            constant_values.append(lit)
         return constants[key]
 
-    constant_values: list[str] = []  # passed in, so kernels differing only in them are one
+    constant_values: list = []  # passed in, so kernels differing only in them are one
 
     constants_code: dict[str, str] = {}
     full_index = _index(len(space))

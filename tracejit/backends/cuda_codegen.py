@@ -27,7 +27,7 @@ import numpy as np
 from ..ir import Graph, Literal
 from ..passes.fusion import row_equations
 from .codegen import (KernelSource, _accumulator_dtype, _reduce_identity, _shape_source,
-                      _stages, dtype_name, literal_code, scalar_statement)
+                      _stages, dtype_name, scalar_statement)
 
 HEADER = """\
 import math
@@ -116,14 +116,14 @@ class _Body:
         self.scalar_inputs = scalar_inputs or {}  # body input id -> a local holding its value
         self.row_name: dict[int, str] = {}
         self.constants: dict[tuple, str] = {}
-        self.constant_values: list[str] = []
+        self.constant_values: list = []  # Literals
         self.uses_rint = False
 
     def constant(self, lit) -> str:
         key = (lit.ttype.dtype.str, repr(lit.value.item()))
         if key not in self.constants:
             self.constants[key] = f"c{len(self.constants)}"
-            self.constant_values.append(literal_code(lit))
+            self.constant_values.append(lit)
         return self.constants[key]
 
     def statement(self, eqn, args) -> str:

@@ -35,7 +35,7 @@ def _named(w, atom) -> str:
     """A name holding ``atom`` as an array (a literal operand becomes a 0-d array)."""
     if isinstance(atom, Literal):
         name = w.fresh()
-        w.emit(f"{name} = np.full((), {codegen.literal_code(atom)})")
+        w.emit(f"{name} = np.full((), {w.literal(atom)})")
         return name
     return w.use(atom)
 
@@ -55,7 +55,7 @@ def _owned(w, atoms, carries=()) -> list[str]:
     result, used = [], set()
     for atom in atoms:
         if isinstance(atom, Literal):
-            result.append(f"np.full((), {codegen.literal_code(atom)})")
+            result.append(f"np.full((), {w.literal(atom)})")
             continue
         name = w.use(atom)
         fresh = id(atom) not in w.views or name in carries
@@ -73,7 +73,7 @@ def _new_carries(w, atoms) -> list[str]:
     names = []
     for atom in atoms:
         name = w.fresh()
-        source = f"np.full((), {codegen.literal_code(atom)})" if isinstance(atom, Literal) \
+        source = f"np.full((), {w.literal(atom)})" if isinstance(atom, Literal) \
             else f"{w.use(atom)}.copy()"
         w.emit(f"{name} = {source}")
         names.append(name)
@@ -148,7 +148,7 @@ def _scan(w, eqn, emit):
     ys = []
     for v in eqn.outputs[n:]:
         ys.append(w.fresh())
-        w.emit(f"{ys[-1]} = np.empty({_shape(v.ttype.shape)}, "
+        w.emit(f"{ys[-1]} = np.empty({w.shape(v.ttype.shape)}, "
                f"{codegen.dtype_name(v.ttype.dtype)})")
     slices = []
     for var in body.inputs[n:n + nx]:
@@ -156,14 +156,15 @@ def _scan(w, eqn, emit):
         if var.ttype.ndim == 0:  # a 0-d array, refilled each step
             w.emit(f"{slices[-1]} = np.empty((), {codegen.dtype_name(var.ttype.dtype)})")
     k = w.fresh()
-    steps = f"range({length} - 1, -1, -1)" if p["reverse"] else f"range({length})"
+    n_steps = w.dim(length)
+    steps = f"range({n_steps} - 1, -1, -1)" if p["reverse"] else f"range({n_steps})"
     w.emit(f"for {k} in {steps}:")
     with _indented(w):
         for name, x, var in zip(slices, xs, body.inputs[n:n + nx]):
             w.emit(f"{name}[()] = {x}[{k}]" if var.ttype.ndim == 0 else f"{name} = {x}[{k}]")
         _run(w, body, [*carries, *slices, *consts], emit)
         for y, atom in zip(ys, body.outputs[n:]):
-            value = codegen.literal_code(atom) if isinstance(atom, Literal) else \
+            value = w.literal(atom) if isinstance(atom, Literal) else \
                 w.use(atom) + ("[()]" if atom.ttype.ndim == 0 else "")
             w.emit(f"{y}[{k}] = {value}")
         _assign(w, carries, _owned(w, body.outputs[:n], carries))
@@ -198,7 +199,7 @@ def _while_loop_grad(w, eqn, emit):
     for k in p["diff_consts"]:
         t = body.inputs[n + k].ttype
         accs.append(w.fresh())
-        w.emit(f"{accs[-1]} = np.zeros({_shape(t.shape)}, {codegen.dtype_name(t.dtype)})")
+        w.emit(f"{accs[-1]} = np.zeros({w.shape(t.shape)}, {codegen.dtype_name(t.dtype)})")
     k, step_carries = w.fresh(), [w.fresh() for _ in carries]
     w.emit(f"for {k} in range({steps} - 1, -1, -1):")
     with _indented(w):
@@ -207,10 +208,6 @@ def _while_loop_grad(w, eqn, emit):
         _run(w, bwd, [*step_carries, *cts, *accs, *body_consts, *bwd_consts], emit)
         _assign(w, cts + accs, _owned(w, bwd.outputs, cts + accs))
     _results(w, eqn, cts + accs)
-
-
-def _shape(shape) -> str:
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
 EMITTERS = {"cond": _cond, "fori_loop": _fori_loop, "while_loop": _while_loop, "scan": _scan,

@@ -121,6 +121,11 @@ class _EntryWriter:
             self.views.add(id(v))
         self.counter = 0
         self.depth = 1  # indentation: loop and branch bodies are deeper
+        # Numbers that depend on the shapes (sizes, slice bounds, `sum / n`) are read at run time
+        # from two arguments, `s` (int64) and `f` (float64), so the entry's source, and its
+        # compiled code, serve every shape of the same ranks and dtypes (docs/caching.md).
+        self.ints: list[int] = []
+        self.floats: list[float] = []
 
     def fresh(self) -> str:
         self.counter += 1
@@ -128,28 +133,50 @@ class _EntryWriter:
 
     def use(self, atom) -> str:
         if isinstance(atom, Literal):
-            return codegen.literal_code(atom)
+            return self.literal(atom)
         return self.names[id(atom)]
+
+    def dim(self, n: int) -> str:
+        """A size (or any shape-derived integer), read at run time."""
+        self.ints.append(int(n))
+        return f"s[{len(self.ints) - 1}]"
+
+    def shape(self, shape) -> str:
+        """A shape tuple of run-time sizes."""
+        return _tuple(self.dim(n) for n in shape)
+
+    def literal(self, lit: Literal) -> str:
+        """A scalar constant, read at run time where it may depend on shapes (a float, or an
+        integer that int64 holds); bools and huge uint64 values stay in the source."""
+        dtype, value = lit.ttype.dtype, lit.value.item()
+        if dtype.kind == "f":
+            self.floats.append(float(value))
+            return f"{codegen.dtype_name(dtype)}(f[{len(self.floats) - 1}])"
+        if dtype.kind in "iu" and -2 ** 63 <= value < 2 ** 63:
+            return f"{codegen.dtype_name(dtype)}({self.dim(value)})"
+        return codegen.literal_code(lit)
 
     def buffer(self, var: Var, shape=None) -> str:
         """An expression for the array ``var`` is written into (see ``buffers.py``), in
         ``shape`` (same size) when given."""
-        shape = _tuple(var.ttype.shape if shape is None else shape)
+        shape = tuple(var.ttype.shape if shape is None else shape)
+        same = shape == tuple(var.ttype.shape)
         dtype = codegen.dtype_name(var.ttype.dtype)
         if id(var) in self.plan.donated:
             donated = f"d{self.donations.index(self.plan.donated[id(var)])}"
-            return donated if shape == _tuple(var.ttype.shape) else f"{donated}.reshape({shape})"
+            return donated if same else f"{donated}.reshape({self.shape(shape)})"
         for k, v in enumerate(self.plan.preallocated):
             if v is var:
-                return f"o{k}" if shape == _tuple(var.ttype.shape) else f"o{k}.reshape({shape})"
+                return f"o{k}" if same else f"o{k}.reshape({self.shape(shape)})"
         slot = self.plan.slot_of.get(id(var))
         if slot is not None:
             whole = self.plan.slots[slot].size == var.ttype.size
-            return f"w{slot}{'' if whole else f'[:{var.ttype.size}]'}.reshape({shape})"
-        return f"np.empty({shape}, {dtype})"
+            part = "" if whole else f"[:{self.dim(var.ttype.size)}]"
+            return f"w{slot}{part}.reshape({self.shape(shape)})"
+        return f"np.empty({self.shape(shape)}, {dtype})"
 
     def scalar(self, atom) -> str:
-        return codegen.literal_code(atom) if isinstance(atom, Literal) else f"{self.use(atom)}[()]"
+        return self.literal(atom) if isinstance(atom, Literal) else f"{self.use(atom)}[()]"
 
     def emit(self, text: str):
         self.lines.append("    " * self.depth + text)
@@ -168,6 +195,7 @@ class _EntryWriter:
         args += [f"w{k}" for k in range(len(self.plan.slots))]
         args += [f"d{k}" for k in range(len(self.donations))]
         args += [f"o{k}" for k in range(len(self.plan.preallocated))]
+        args += ["s", "f"]
         outs = []
         for atom in self.graph.outputs:
             if isinstance(atom, Literal):
@@ -216,7 +244,8 @@ def _emit(w: _EntryWriter, eqn, threshold: int):
                 ins[inplace[k]] = name_  # the donated buffer holds the input's values
             else:
                 outs.append(name_)
-        w.emit(f"{kname}({', '.join(ins + outs + source.constants)})")
+        constants = [w.literal(c) for c in source.literals]
+        w.emit(f"{kname}({', '.join(ins + outs + constants)})")
     elif eqn.prim.kind == "control":
         entry_control.emit_control(w, eqn, lambda w_, e: _emit(w_, e, threshold))
     elif name == "broadcast_in_dim":
@@ -225,16 +254,16 @@ def _emit(w: _EntryWriter, eqn, threshold: int):
         for i, d in enumerate(params["dims"]):
             expanded[d] = x.ttype.shape[i]
         if isinstance(x, Literal):
-            w.define(out, f"np.full({_tuple(shape)}, {ins[0]})", view=False)
+            w.define(out, f"np.full({w.shape(shape)}, {ins[0]})", view=False)
         else:
             w.define(out, f"np.broadcast_to(np.ascontiguousarray({ins[0]}).reshape("
-                          f"{_tuple(expanded)}), {_tuple(shape)})", view=True)
+                          f"{w.shape(expanded)}), {w.shape(shape)})", view=True)
     elif name == "reshape":
-        w.define(out, f"np.ascontiguousarray({ins[0]}).reshape({_tuple(shape)})", view=True)
+        w.define(out, f"np.ascontiguousarray({ins[0]}).reshape({w.shape(shape)})", view=True)
     elif name == "transpose":
         w.define(out, f"np.transpose({ins[0]}, {_tuple(params['perm'])})", view=True)
     elif name == "slice":
-        index = ", ".join(f"{lo}:{hi}:{st}" for lo, hi, st in
+        index = ", ".join(f"{w.dim(lo)}:{w.dim(hi)}:{w.dim(st)}" for lo, hi, st in
                           zip(params["start"], params["limit"], params["strides"]))
         w.define(out, f"{ins[0]}[{index},]" if index else ins[0], view=True)
     elif name == "rev":
@@ -242,11 +271,11 @@ def _emit(w: _EntryWriter, eqn, threshold: int):
                           for d in range(eqn.inputs[0].ttype.ndim))
         w.define(out, f"{ins[0]}[{index},]", view=True)
     elif name == "pad":
-        t = w.define(out, f"np.full({_tuple(shape)}, {w.scalar(eqn.inputs[1])}, {dtype})",
+        t = w.define(out, f"np.full({w.shape(shape)}, {w.scalar(eqn.inputs[1])}, {dtype})",
                      view=False)
         x = eqn.inputs[0]
         if x.ttype.size:
-            index = ", ".join(f"{lo}:{lo + (n - 1) * (i + 1) + 1}:{i + 1}"
+            index = ", ".join(f"{w.dim(lo)}:{w.dim(lo + (n - 1) * (i + 1) + 1)}:{w.dim(i + 1)}"
                               for (lo, _, i), n in zip(params["config"], x.ttype.shape))
             w.emit(f"{t}[{index},] = {ins[0]}")
     elif name == "concatenate":
@@ -254,10 +283,10 @@ def _emit(w: _EntryWriter, eqn, threshold: int):
     elif name == "iota":
         expanded = [1] * len(shape)
         expanded[params["dimension"]] = shape[params["dimension"]]
-        ramp = (f"np.arange({shape[params['dimension']]})"
+        ramp = (f"np.arange({w.dim(shape[params['dimension']])})"
                 f".astype({codegen.dtype_name(params['dtype'])})")
-        w.define(out, f"np.broadcast_to({ramp}.reshape({_tuple(expanded)}), {_tuple(shape)})",
-                 view=True)
+        w.define(out, f"np.broadcast_to({ramp}.reshape({w.shape(expanded)}), "
+                      f"{w.shape(shape)})", view=True)
     elif name in ("cumsum", "cumprod", "argmax", "argmin"):
         _emit_rows(w, eqn, ins[0], out)
     elif name in ("gather", "scatter_add"):
@@ -288,20 +317,21 @@ def _emit_rows(w, eqn, x, out):
     axis = eqn.params["axis"]
     perm, rows, n = _axis_last(x_type, axis)
     rows_in = w.fresh()
-    w.emit(f"{rows_in} = {_arranged(x, perm)}.reshape(({rows}, {n}))")
+    w.emit(f"{rows_in} = {_arranged(x, perm)}.reshape({w.shape((rows, n))})")
     if name in ("cumsum", "cumprod"):
         rows_out = w.fresh()
-        w.emit(f"{rows_out} = np.empty(({rows}, {n}), {codegen.dtype_name(out.ttype.dtype)})")
+        w.emit(f"{rows_out} = np.empty({w.shape((rows, n))}, "
+               f"{codegen.dtype_name(out.ttype.dtype)})")
         w.emit(f"_rt.{name}_rows({rows_in}, {rows_out})")
         moved = tuple(x_type.shape[d] for d in perm)
         inverse = [perm.index(d) for d in range(x_type.ndim)]
-        w.define(out, f"np.transpose({rows_out}.reshape({_tuple(moved)}), {_tuple(inverse)})",
-                 view=True)
+        w.define(out, f"np.transpose({rows_out}.reshape({w.shape(moved)}), "
+                      f"{_tuple(inverse)})", view=True)
     else:
         flat = w.fresh()
-        w.emit(f"{flat} = np.empty({rows}, np.int64)")
+        w.emit(f"{flat} = np.empty({w.dim(rows)}, np.int64)")
         w.emit(f"_rt.arg_extremum_rows({rows_in}, {flat}, {name == 'argmax'})")
-        w.define(out, f"{flat}.reshape({_tuple(out.ttype.shape)})", view=False)
+        w.define(out, f"{flat}.reshape({w.shape(out.ttype.shape)})", view=False)
 
 
 def _emit_indexing(w, eqn, ins, out):
@@ -318,26 +348,29 @@ def _emit_indexing(w, eqn, ins, out):
     batch = index_atoms[0].ttype.shape
     count = int(np.prod(batch, dtype=np.int64))
     stack, lin = w.fresh(), w.fresh()
-    w.emit(f"{stack} = np.empty(({len(index_names)}, {count}), np.int64)")
+    w.emit(f"{stack} = np.empty({w.shape((len(index_names), count))}, np.int64)")
     for k, n in enumerate(index_names):
-        w.emit(f"{stack}[{k}] = np.ascontiguousarray({n}).reshape({count})")
-    w.emit(f"{lin} = np.empty({count}, np.int64)")
+        w.emit(f"{stack}[{k}] = np.ascontiguousarray({n}).reshape({w.dim(count)})")
+    w.emit(f"{lin} = np.empty({w.dim(count)}, np.int64)")
     message = f"index out of bounds in `{eqn.prim.name}`" + \
         (f" traced at {eqn.source_info}" if eqn.source_info else "")
-    w.emit(f"if not _rt.linear_index({stack}, {_tuple(dims)}, {lin}):")
+    w.emit(f"if not _rt.linear_index({stack}, {w.shape(dims)}, {lin}):")
     w.emit(f"    raise IndexError({message!r})")
     moved = w.fresh()
     if eqn.prim.name == "gather":
-        w.emit(f"{moved} = {_arranged(ins[0], perm)}.reshape(({positions}, {width}))")
+        w.emit(f"{moved} = {_arranged(ins[0], perm)}.reshape({w.shape((positions, width))})")
         picked = w.fresh()
-        w.emit(f"{picked} = np.empty(({count}, {width}), {codegen.dtype_name(out.ttype.dtype)})")
+        w.emit(f"{picked} = np.empty({w.shape((count, width))}, "
+               f"{codegen.dtype_name(out.ttype.dtype)})")
         w.emit(f"_rt.gather_rows({moved}, {lin}, {picked})")
-        w.define(out, f"{picked}.reshape({_tuple(out.ttype.shape)})", view=False)
+        w.define(out, f"{picked}.reshape({w.shape(out.ttype.shape)})", view=False)
     else:
         w.emit(f"{moved} = np.transpose({ins[0]}, {_tuple(perm)}).copy()")
         updates = w.fresh()
-        w.emit(f"{updates} = np.ascontiguousarray({ins[1]}).reshape(({count}, {width}))")
-        w.emit(f"_rt.scatter_add_rows({moved}.reshape(({positions}, {width})), {lin}, {updates})")
+        w.emit(f"{updates} = np.ascontiguousarray({ins[1]}).reshape("
+               f"{w.shape((count, width))})")
+        w.emit(f"_rt.scatter_add_rows({moved}.reshape({w.shape((positions, width))}), {lin}, "
+               f"{updates})")
         inverse = [perm.index(d) for d in range(x_type.ndim)]
         w.define(out, f"np.transpose({moved}, {_tuple(inverse)})", view=True)
 
@@ -361,14 +394,14 @@ def _emit_dot_general(w, eqn, ins, out):
         w.emit(f"_blas.gemm_{float_kind}(_blas.readable({a2}), _blas.readable({b2}), {o2})")
         return
     a3, b3, o3 = w.fresh(), w.fresh(), w.fresh()
-    w.emit(f"{a3} = {_arranged(ins[0], lb + lf + lc)}.reshape(({b}, {m}, {k}))")
-    w.emit(f"{b3} = {_arranged(ins[1], rb + rc + rf)}.reshape(({b}, {k}, {n}))")
+    w.emit(f"{a3} = {_arranged(ins[0], lb + lf + lc)}.reshape({w.shape((b, m, k))})")
+    w.emit(f"{b3} = {_arranged(ins[1], rb + rc + rf)}.reshape({w.shape((b, k, n))})")
     w.emit(f"{o3} = {w.buffer(out, (b, m, n))}")
     if float_kind:
         w.emit(f"_blas.gemm_batched_{float_kind}({a3}, {b3}, {o3})")
     else:
         w.emit(f"_rt.matmul_loops({a3}, {b3}, {o3})")
-    w.define(out, f"{o3}.reshape({_tuple(out.ttype.shape)})", view=False)
+    w.define(out, f"{o3}.reshape({w.shape(out.ttype.shape)})", view=False)
 
 
 def _blas():
@@ -439,7 +472,10 @@ class CompiledGraph:
                    for k, fn in enumerate(writer.kernels)]
         self._entry = _load("entry", "\n".join(header) + "\n\n" + self.entry_source,
                             {"error_model": "numpy"}, _entry_cache)
+        # The graph's constant arrays, then its shape-derived numbers (_EntryWriter.dim/literal)
         self._consts = [value for _, value in graph.consts]
+        self._numbers = [np.array(writer.ints, np.int64), np.array(writer.floats, np.float64)]
+        self.entry_numbers = (writer.ints, writer.floats)
         self._literal_outputs = [(k, a) for k, a in enumerate(graph.outputs)
                                  if isinstance(a, Literal)]
         self._donations = [(k, graph.inputs[k].ttype) for k in writer.donations]
@@ -461,8 +497,12 @@ class CompiledGraph:
         else:
             extras = []
         numba = _numba()
-        signature = tuple(numba.typeof(a) for a in (*args, *self._consts, *extras))
+        signature = tuple(numba.typeof(a) for a in (*args, *self._consts, *extras,
+                                                    *self._numbers))
         loaded_before = sum(self._entry.stats.cache_hits.values())
+        # The entry of an earlier signature with the same source and argument types (a new
+        # shape: the sizes are arguments) is already compiled: a cache hit, no compile.
+        known = signature in self._entry.overloads
         started = time.perf_counter()
         try:
             self._entry.compile(signature)
@@ -470,7 +510,7 @@ class CompiledGraph:
             raise self._compile_error(e) from e
         elapsed = time.perf_counter() - started
         loaded = sum(self._entry.stats.cache_hits.values()) > loaded_before
-        self.timings["load" if loaded else "numba"] = elapsed
+        self.timings["reuse" if known else "load" if loaded else "numba"] = elapsed
         self._run = self._call
         return self._call(args)
 
@@ -493,7 +533,7 @@ class CompiledGraph:
                             f"or an unsupported combination; Numba said:\n\n{text}")
 
     def _call_plain(self, args, entry=None):
-        return self._finish(list((entry or self._entry)(*args, *self._consts)))
+        return self._finish(list((entry or self._entry)(*args, *self._consts, *self._numbers)))
 
     def _call_entry(self, args, entry=None):
         pool = self._pool
@@ -501,7 +541,8 @@ class CompiledGraph:
         try:
             outs = (entry or self._entry)(
                 *args, *self._consts, *workspace, *self._donated(args),
-                *[np.empty(shape, dtype) for shape, dtype in self._preallocated])
+                *[np.empty(shape, dtype) for shape, dtype in self._preallocated],
+                *self._numbers)
         finally:
             pool.append(workspace)
         return self._finish(list(outs))
