@@ -185,6 +185,8 @@ REGRESSIONS = [
     ("remainder_of_python_bools", lambda a: tnp.remainder(a, True), [True]),
     ("float16_composite", lambda x: (np.arctanh(x), np.sinh(x), np.logaddexp(x, x)),
      [np.array([-0.99951171875, -0.84912109375, 0.3], np.float16)]),
+    ("bool_squared_operator", lambda a: (a ** 2, np.power(a, 2), a ** 3),  # int8, int64, int64
+     [np.array([[True], [False]])]),
 ]
 
 

@@ -34,6 +34,11 @@ def _attach_operators():
         forward, reflected = _binary(fn)
         setattr(Tracer, f"__{name}__", forward)
         setattr(Tracer, f"__r{name}__", reflected)
+    power, square = _operator(ufuncs.power), _operator(ufuncs.square)
+    # NumPy's `a ** 2` with a Python int is np.square(a) (its fast path), which differs from
+    # np.power(a, 2) for bools: int8, not int64.
+    Tracer.__pow__ = lambda self, other: square(self) if type(other) is int and other == 2 \
+        else power(self, other)
     for name, fn in {"eq": ufuncs.equal, "ne": ufuncs.not_equal, "lt": ufuncs.less,
                      "le": ufuncs.less_equal, "gt": ufuncs.greater,
                      "ge": ufuncs.greater_equal}.items():
