@@ -215,6 +215,9 @@ def _where(eqn) -> str:
 
 def _emit(w: _EntryWriter, eqn, threshold: int):
     name, params = eqn.prim.name, eqn.params
+    if eqn.prim.kind == "control":  # (its operands are named by entry_control)
+        entry_control.emit_control(w, eqn, lambda w_, e: _emit(w_, e, threshold))
+        return
     ins = [w.use(a) for a in eqn.inputs]
     (out,) = eqn.outputs if len(eqn.outputs) == 1 else (None,)
     shape = out.ttype.shape if out is not None else None
@@ -246,8 +249,6 @@ def _emit(w: _EntryWriter, eqn, threshold: int):
                 outs.append(name_)
         constants = [w.literal(c) for c in source.literals]
         w.emit(f"{kname}({', '.join(ins + outs + constants)})")
-    elif eqn.prim.kind == "control":
-        entry_control.emit_control(w, eqn, lambda w_, e: _emit(w_, e, threshold))
     elif name == "broadcast_in_dim":
         x = eqn.inputs[0]
         expanded = [1] * len(shape)
