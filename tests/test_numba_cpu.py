@@ -49,11 +49,11 @@ def test_golden_entry_with_views_and_a_matmul():
     entry = lowered.kernel_source().replace(__file__, "test.py").split("\n\n")[0]
     assert entry == '''\
 def entry(a0, a1, w0, s, f):
-    # this signature: s = [2, 4, 2, 4], f = []
+    # this signature: s = [8, 2, 4, 2, 4], f = []
     t1 = np.transpose(a0, (1, 0))
-    t2 = w0.reshape((s[0], s[1]))
+    t2 = w0[:s[0]].reshape((s[1], s[2]))
     _blas.gemm_f64(_blas.readable(t1), _blas.readable(a1), t2)
-    t3 = np.empty((s[2], s[3]), np.float64)
+    t3 = np.empty((s[3], s[4]), np.float64)
     _k0(t2, t3)  # test.py:47
     t4 = t3[::-1, :,]
     return (t4.copy(),)'''

@@ -7,9 +7,11 @@ Three homes, decided once per signature from the graph alone:
   Safe because an elementwise kernel reads all its operands at a point before writing its
   results there, and the donated input is read at that same point only.
 - **a workspace slot**: a temporary (a value that is not an output, nor viewed by one) gets a
-  slot of a per-signature workspace; slots are reused by later temporaries once every reader of
-  the earlier one has run (dead-buffer reuse), and the workspace survives across calls, so
-  large temporaries are not allocated (and page-faulted) on every call.
+  slot of the workspace; slots are reused by later temporaries once every reader of the
+  earlier one has run (dead-buffer reuse), and workspace arrays survive across calls, so large
+  temporaries are not allocated (and page-faulted) on every call. A slot's array is of its
+  size rounded up to a power of two, taken from the idle arrays of that size class, so
+  signatures at neighbouring shapes share them (``numba_cpu._idle_slots``).
 - **a fresh array**: everything else, outputs in particular (the caller owns them). Outputs
   of 4 MiB or more are allocated by the Python driver (``np.empty``) and passed in: NumPy asks
   the kernel for transparent huge pages on such allocations, Numba's allocator does not, and
@@ -36,6 +38,13 @@ class Slot:
     dtype: np.dtype
     size: int  # elements, the largest of its occupants
 
+    @property
+    def capacity(self) -> int:
+        """Elements allocated: the size rounded up to a power of two, so that signatures at
+        neighbouring shapes share workspace arrays (the entry slices each slot to the size it
+        needs; ``numba_cpu`` keeps idle arrays by size class)."""
+        return 1 << max(self.size - 1, 0).bit_length()
+
 
 @dataclass
 class BufferPlan:
@@ -45,8 +54,6 @@ class BufferPlan:
     preallocated: list[Var] = field(default_factory=list)  # large outputs the driver allocates
     unused_donations: list[int] = field(default_factory=list)  # input indices never reused
 
-    def new_workspace(self) -> list[np.ndarray]:
-        return [np.empty(s.size, s.dtype) for s in self.slots]
 
 
 def _roots(graph: Graph) -> dict[int, int]:

@@ -39,6 +39,11 @@ NEEDS_FUSION = True
 _kernel_cache: dict[str, object] = {}
 _entry_cache: dict[str, object] = {}
 _cache_lock = threading.RLock()
+# Idle workspace arrays by (dtype, capacity), shared by every compiled graph: a slot of a size
+# class is any idle array of that class, so a function's neighbouring shapes (and other
+# functions) reuse each other's temporaries; memory grows with size classes and concurrent
+# calls, not with signatures.
+_idle_slots: dict[tuple, list] = {}
 
 _KERNEL_HEADER = """\
 import numpy as np
@@ -169,10 +174,8 @@ class _EntryWriter:
             if v is var:
                 return f"o{k}" if same else f"o{k}.reshape({self.shape(shape)})"
         slot = self.plan.slot_of.get(id(var))
-        if slot is not None:
-            whole = self.plan.slots[slot].size == var.ttype.size
-            part = "" if whole else f"[:{self.dim(var.ttype.size)}]"
-            return f"w{slot}{part}.reshape({self.shape(shape)})"
+        if slot is not None:  # (a slot holds at least its largest occupant: buffers.Slot)
+            return f"w{slot}[:{self.dim(var.ttype.size)}].reshape({self.shape(shape)})"
         return f"np.empty({self.shape(shape)}, {dtype})"
 
     def scalar(self, atom) -> str:
@@ -480,7 +483,7 @@ class CompiledGraph:
         self._literal_outputs = [(k, a) for k, a in enumerate(graph.outputs)
                                  if isinstance(a, Literal)]
         self._donations = [(k, graph.inputs[k].ttype) for k in writer.donations]
-        self._pool: list[list[np.ndarray]] = []  # idle workspaces (one per concurrent call)
+        self._slot_classes = [(s.dtype, s.capacity) for s in self.plan.slots]
         self._preallocated = [(v.ttype.shape, v.ttype.dtype) for v in self.plan.preallocated]
         self._call = self._call_entry if self.plan.slots or self._donations or \
             self._preallocated else self._call_plain
@@ -491,8 +494,8 @@ class CompiledGraph:
     def _first_call(self, args):
         """Compile (or load from the disk cache) for these argument types, timed; then run."""
         if self._call == self._call_entry:
-            workspace = self.plan.new_workspace()
-            self._pool.append(workspace)
+            workspace = self._take_workspace()
+            self._give_back(workspace)
             extras = [*workspace, *self._donated(args),
                       *[np.empty(shape, dtype) for shape, dtype in self._preallocated]]
         else:
@@ -537,16 +540,28 @@ class CompiledGraph:
         return self._finish(list((entry or self._entry)(*args, *self._consts, *self._numbers)))
 
     def _call_entry(self, args, entry=None):
-        pool = self._pool
-        workspace = pool.pop() if pool else self.plan.new_workspace()
+        workspace = self._take_workspace()
         try:
             outs = (entry or self._entry)(
                 *args, *self._consts, *workspace, *self._donated(args),
                 *[np.empty(shape, dtype) for shape, dtype in self._preallocated],
                 *self._numbers)
         finally:
-            pool.append(workspace)
+            self._give_back(workspace)
         return self._finish(list(outs))
+
+    def _take_workspace(self) -> list[np.ndarray]:
+        workspace = []
+        for key in self._slot_classes:
+            try:
+                workspace.append(_idle_slots[key].pop())
+            except (KeyError, IndexError):  # none idle (another thread may have just taken it)
+                workspace.append(np.empty(key[1], key[0]))
+        return workspace
+
+    def _give_back(self, workspace) -> None:
+        for key, array in zip(self._slot_classes, workspace):
+            _idle_slots.setdefault(key, []).append(array)
 
     def _donated(self, args) -> list[np.ndarray]:
         """The donated arrays outputs are written into (kernels read the input from them too);
