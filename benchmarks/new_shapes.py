@@ -66,7 +66,9 @@ CHILD = textwrap.dedent('''
         jt = []
         for n in range(101, 111):
             a = make(n)
-            t0 = time.perf_counter(); jax.block_until_ready(jf(*a)); jt.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            jax.block_until_ready(jf(*a))
+            jt.append(time.perf_counter() - t0)
         jax_new_shape = statistics.median(jt)
     except ImportError:
         pass

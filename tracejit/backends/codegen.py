@@ -141,7 +141,7 @@ _EXPENSIVE = {"exp", "log", "log1p", "expm1", "tanh", "sin", "cos", "tan", "arct
               "pow"}
 
 
-def _buffered_values(body: Graph, stage, space, axes, row_ids) -> list:
+def _buffered_values(body: Graph, stage, axes, row_ids) -> list:
     """Full-shape values used by a later stage than their own whose computation is expensive
     (softmax's exp): stored once per row instead of recomputed. One reduced axis only."""
     if len(axes) != 1:
@@ -238,7 +238,7 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
         return local
 
     buffers = {id(v): (f"buf{k}", v) for k, v in
-               enumerate(_buffered_values(body, stage, space, axes, row_ids))}
+               enumerate(_buffered_values(body, stage, axes, row_ids))}
     filled: set[int] = set()  # buffers written by an earlier stage
     row_index = f"[i{axes[0]}]" if len(axes) == 1 else ""
 

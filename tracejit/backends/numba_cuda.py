@@ -30,7 +30,8 @@ import numpy as np
 
 from ..errors import CompileError, DeviceError
 from ..ir import Graph, Literal
-from . import cuda_codegen, cuda_compat, interpreter, is_device_array  # noqa: F401 (compat: before numba.cuda)
+# (cuda_compat before anything compiles with numba.cuda)
+from . import cuda_codegen, cuda_compat, interpreter, is_device_array  # noqa: F401
 from .cuda_codegen import Geometry
 
 NEEDS_FUSION = True

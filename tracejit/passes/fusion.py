@@ -287,7 +287,7 @@ def row_equations(body: Graph) -> tuple[list[Eqn], set[int]]:
             continue
         operands = [a for a in e.inputs if isinstance(a, Var)]
         if any(id(a) in row_ids for a in operands) and all(
-                id(a) in row_ids or _is_literal_broadcast(producer.get(id(a), e))
+                id(a) in row_ids or (id(a) in producer and _is_literal_broadcast(producer[id(a)]))
                 for a in operands):
             eqns.append(e)
             row_ids.add(id(e.outputs[0]))

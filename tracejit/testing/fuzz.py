@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .programs import Input, Program, Stmt, _names_in, generate
+from .programs import Input, Program, Stmt, names_in, generate
 
 RTOL = {np.dtype(np.float16): 1e-2, np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-8}
 
@@ -194,7 +194,7 @@ def _uses(prog: Program) -> set[str]:
     needed = set(prog.outputs)
     for s in reversed(prog.stmts):
         if s.out in needed:
-            needed |= _names_in(s.expr)
+            needed |= names_in(s.expr)
     return needed
 
 
@@ -221,7 +221,7 @@ def _candidates(prog: Program):
     for k in reversed(range(len(prog.stmts))):  # bypass: read an operand instead
         s = prog.stmts[k]
         out = np.asarray(prog.values[s.out])
-        for name in sorted(_names_in(s.expr)):
+        for name in sorted(names_in(s.expr)):
             v = np.asarray(prog.values[name])
             if v.shape == out.shape and v.dtype == out.dtype:
                 yield _renamed(prog, k, name)

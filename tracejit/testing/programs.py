@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import linecache
 import random
+import re
 import warnings
 from dataclasses import dataclass, field, replace
 
@@ -233,7 +234,7 @@ class Generator:
             if expr is not None:
                 self.try_statement(expr)
         outputs = self.choose_outputs()
-        used = {n for s in self.stmts for n in _names_in(s.expr)} | set(outputs)
+        used = {n for s in self.stmts for n in names_in(s.expr)} | set(outputs)
         inputs = [i for i in self.inputs if i.name in used or self.rnd.random() < 0.1]
         program = Program(inputs, list(self.stmts), outputs, self.grad)
         return program.evaluate()
@@ -258,7 +259,7 @@ class Generator:
     def choose_outputs(self) -> list[str]:
         if not self.stmts:
             return [self.inputs[0].name]
-        used = {n for s in self.stmts for n in _names_in(s.expr)}
+        used = {n for s in self.stmts for n in names_in(s.expr)}
         outputs = [self.stmts[-1].out]
         for s in self.stmts[:-1]:
             if s.out not in used and self.rnd.random() < 0.5 and len(outputs) < 3:
@@ -272,8 +273,8 @@ class Generator:
         return outputs
 
 
-def _names_in(expr: str) -> set[str]:
-    import re
+def names_in(expr: str) -> set[str]:
+    """The program's names an expression reads (inputs a0.., statements v0..)."""
     return set(re.findall(r"\b[av]\d+\b", expr))
 
 
