@@ -27,7 +27,7 @@ def main():
     x = np.ones(4, np.float32)
     numpy_us = median_time(lambda x: x + 1, x) * 1e6
     for backend in ("numba_cpu", "interpreter"):
-        plus_one = tracejit.compile(lambda x: x + 1, backend=backend)
+        plus_one = tracejit.compile(lambda x: x + 1, backend=backend, tiered=False)
         plus_one(x)
         traced_us = median_time(plus_one, x) * 1e6
         print(f"x + 1 on 4 float32: NumPy {numpy_us:.2f} us, tracejit({backend}) "

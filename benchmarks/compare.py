@@ -6,22 +6,28 @@ loop, numexpr, JAX ``jit``, PyTorch eager and ``torch.compile``, PyTensor with i
     python benchmarks/compare.py --markdown out.md --png out.png
 
 Workloads: those of the fusion issue (``benchmarks/workloads.py``), the MLP training step, and
-the transformer block of ``examples/transformer_block.py`` (forward and backward). Systems that
-are not installed are skipped, and a system that cannot express a workload (numexpr has no
-axis reductions) leaves its cell empty. Every system's result is checked against NumPy's
-before it is timed. Prints a markdown table of medians and ratios (tracejit's time over the
-other's: below 1 means tracejit is faster), and the same for compile latency (the first call:
-tracing and compiling, with tracejit's disk cache off); ``--png`` draws the run times as a bar
-chart.
+the transformer block of ``examples/transformer_block.py`` (forward and backward). The peers
+come with ``pip install -e ".[bench]"``; one that is not installed is skipped (and named in the
+notes), and a system that cannot express a workload (numexpr has no axis reductions) leaves its
+cell empty. Every system's result is checked against NumPy's, within the tolerance of its
+dtype, before it is timed: a peer that disagrees shows "disagrees" in its cell and is left out
+of the ratios; the exit status is 1 only when tracejit itself disagrees. Prints a markdown
+table of medians and ratios (tracejit's time over the other's: below 1 means tracejit is
+faster), and the same for compile latency (the first call: tracing and compiling, with
+tracejit's disk cache off, and torch.compile's and PyTensor's caches in a new folder);
+``--png`` draws the run times as a bar chart.
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import importlib.metadata
 import os
 import platform
 import sys
+import tempfile
 import time
+import warnings
 
 import numpy as np
 
@@ -30,6 +36,7 @@ sys.path[:0] = [HERE, os.path.join(HERE, "..", "examples")]
 
 import tracejit  # noqa: E402
 import tracejit.numpy as tnp  # noqa: E402
+from tracejit.tree_util import tree_flatten, tree_leaves, tree_map, tree_unflatten  # noqa: E402
 import transformer_block as tb  # noqa: E402  (examples/transformer_block.py)
 import workloads  # noqa: E402
 from fused_workloads import (adam_numba, bias_sigmoid_numba, gelu_numba_vectorised,  # noqa: E402
@@ -84,7 +91,10 @@ def numpy_system():
 
 
 def tracejit_system():
-    return {k: (None, tracejit.compile(f)) for k, f in _functions(tnp, tracejit.grad).items()}
+    # tiered=False: the first call compiles, as the peers' jit does (tiered first calls, which
+    # answer from the interpreter while compiling, are measured in compile_latency.py).
+    return {k: (None, tracejit.compile(f, tiered=False))
+            for k, f in _functions(tnp, tracejit.grad).items()}
 
 
 def numba_system():
@@ -126,43 +136,73 @@ def jax_system():
 
 
 def torch_systems():
+    """PyTorch as its users write it: ``torch.nn.functional`` where it has the operation, and
+    gradients by ``torch.autograd.grad`` around the loss; ``torch.compile`` compiles the
+    function, or for the gradient steps the loss (its backward is compiled with it)."""
     import torch
+    import torch.nn.functional as F
 
     def softmax(x):
         return torch.softmax(x, dim=1)
 
     def layernorm(x):
-        return torch.nn.functional.layer_norm(x, (x.shape[1],), eps=1e-5)
+        return F.layer_norm(x, (x.shape[1],), eps=1e-5)
 
-    def mlp_step(params, x, y):
-        params = {k: v.detach().requires_grad_() for k, v in params.items()}
+    def mlp_loss(params, x, y):
         h = torch.tanh(x @ params["w1"] + params["b1"])
         logp = torch.log_softmax(h @ params["w2"] + params["b2"], dim=1)
-        loss = -(logp * y).sum() / x.shape[0]
-        grads = torch.autograd.grad(loss, list(params.values()))
-        with torch.no_grad():
-            return {k: p - 0.01 * g for (k, p), g in zip(params.items(), grads)}
+        return -(logp * y).sum() / x.shape[0]
+
+    def block_loss(p, x):  # examples/transformer_block.py's block, in PyTorch
+        batch, seq, d = x.shape
+        h = F.layer_norm(x, (d,), p["ln1_g"], p["ln1_b"], eps=1e-5)
+        q, k, v = (h @ p["w_qkv"]).split(d, dim=-1)
+        q, k, v = (t.reshape(batch, seq, HEADS, d // HEADS).transpose(1, 2) for t in (q, k, v))
+        att = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + att.transpose(1, 2).reshape(batch, seq, d) @ p["w_o"]
+        h = F.layer_norm(x, (d,), p["ln2_g"], p["ln2_b"], eps=1e-5)
+        y = x + F.gelu(h @ p["w_1"] + p["b_1"], approximate="tanh") @ p["w_2"] + p["b_2"]
+        return (y * y).mean()
+
+    def grad(loss):
+        def gradients(params, *rest):
+            params = {k: v.detach().requires_grad_() for k, v in params.items()}
+            return dict(zip(params, torch.autograd.grad(loss(params, *rest),
+                                                        list(params.values()))))
+        return gradients
+
+    def mlp_step(loss):
+        def step(params, x, y):
+            g = grad(loss)(params, x, y)
+            with torch.no_grad():
+                return {k: p - 0.01 * g[k] for k, p in params.items()}
+        return step
+
     w = workloads.make(torch, None)
-    fns = {"GELU": w.gelu, "bias + sigmoid": w.bias_sigmoid, "row softmax": softmax,
-           "layernorm": layernorm, "sum of squares": w.sum_of_squares, "Adam update": w.adam,
-           "MLP step": mlp_step}
+    plain = {"GELU": w.gelu, "bias + sigmoid": w.bias_sigmoid, "row softmax": softmax,
+             "layernorm": layernorm, "sum of squares": w.sum_of_squares, "Adam update": w.adam}
 
     def to_torch(args):
-        return tracejit.pytree.tree_map(
-            lambda a: torch.from_numpy(np.asarray(a)) if np.ndim(a) else float(a), args)
-    eager = {k: (to_torch, torch.no_grad()(f) if k != "MLP step" else f)
-             for k, f in fns.items()}
-    compiled = {k: (to_torch, torch.compile(f)) for k, f in fns.items()}
-    return {"PyTorch eager": eager, "torch.compile": compiled}
+        return tree_map(lambda a: torch.from_numpy(np.asarray(a)) if np.ndim(a) else float(a),
+                        args)
+
+    def system(compiler):
+        fns = {k: torch.no_grad()(compiler(f)) for k, f in plain.items()}
+        fns["MLP step"] = mlp_step(compiler(mlp_loss))
+        fns["transformer block fwd+bwd"] = grad(compiler(block_loss))
+        return {k: (to_torch, f) for k, f in fns.items()}
+    return {"PyTorch eager": system(lambda f: f), "torch.compile": system(torch.compile)}
 
 
 def pytensor_system():
+    """PyTensor graphs over inputs of static shapes (as JAX and tracejit specialise on shapes),
+    compiled with ``mode="NUMBA"``."""
     import pytensor
     import pytensor.tensor as pt
 
     def symbolic(a):
         a = np.asarray(a)
-        return pt.tensor(dtype=str(a.dtype), shape=tuple(1 if n == 1 else None for n in a.shape))
+        return pt.tensor(dtype=str(a.dtype), shape=a.shape)
 
     def grad(f):
         def g(params, *rest):
@@ -170,25 +210,50 @@ def pytensor_system():
             return dict(zip(params, pytensor.grad(cost, list(params.values()))))
         return g
 
+    def block_loss(p, x):
+        """examples/transformer_block.py's block, with the shapes read from the static types
+        (``x.shape`` is symbolic in PyTensor, and the causal mask needs the sequence length)."""
+        batch, seq, d = x.type.shape
+        hd = d // HEADS
+        h = tb.layernorm(pt, x, p["ln1_g"], p["ln1_b"])
+        qkv = h @ p["w_qkv"]
+        q, k, v = (qkv[..., i * d:(i + 1) * d].reshape((batch, seq, HEADS, hd))
+                   .transpose((0, 2, 1, 3)) for i in range(3))
+        scores = q @ k.transpose((0, 1, 3, 2)) / np.sqrt(hd)
+        scores = pt.where(np.tril(np.ones((seq, seq), dtype=bool)), scores, -1e9)
+        att = pt.exp(scores - scores.max(axis=-1, keepdims=True))
+        att = att / att.sum(axis=-1, keepdims=True)
+        x = x + (att @ v).transpose((0, 2, 1, 3)).reshape((batch, seq, d)) @ p["w_o"]
+        h = tb.layernorm(pt, x, p["ln2_g"], p["ln2_b"])
+        y = x + tb.gelu(pt, h @ p["w_1"] + p["b_1"]) @ p["w_2"] + p["b_2"]
+        return (y * y).mean()
+
     def build(f):
         cache = {}
 
         def run(*args):
             if "fn" not in cache:
-                leaves, tree = tracejit.pytree.flatten(args)
+                leaves, tree = tree_flatten(args)
                 syms = [symbolic(a) for a in leaves]
-                out = f(*tracejit.pytree.unflatten(tree, syms))
-                out_leaves, out_tree = tracejit.pytree.flatten(out)
-                cache["fn"] = (pytensor.function(syms, out_leaves, mode="NUMBA"), out_tree)
+                out_leaves, out_tree = tree_flatten(f(*tree_unflatten(tree, syms)))
+                with warnings.catch_warnings():  # (about its C backend; Numba calls BLAS itself)
+                    warnings.filterwarnings("ignore", "PyTensor could not link to a BLAS")
+                    fn = pytensor.function(syms, out_leaves, mode="NUMBA")
+                cache["fn"] = (fn, out_tree)
             fn, out_tree = cache["fn"]
-            return tracejit.pytree.unflatten(out_tree, fn(*tracejit.pytree.flatten(args)[0]))
+            return tree_unflatten(out_tree, fn(*tree_leaves(args)))
         return run
-    return {k: (None, build(f)) for k, f in _functions(pt, grad).items()}
+    fns = {**_functions(pt, grad), "transformer block fwd+bwd": grad(block_loss)}
+    return {k: (None, build(f)) for k, f in fns.items()}
 
 
-SYSTEMS = [("tracejit", tracejit_system), ("NumPy", numpy_system), ("Numba (by hand)", numba_system),
-           ("numexpr", numexpr_system), ("JAX jit", jax_system), ("PyTorch", torch_systems),
+SYSTEMS = [("tracejit", tracejit_system), ("NumPy", numpy_system),
+           ("Numba (by hand)", numba_system), ("numexpr", numexpr_system),
+           ("JAX jit", jax_system), ("PyTorch", torch_systems),
            ("PyTensor (Numba)", pytensor_system)]
+# the peers that ``pip install -e ".[bench]"`` installs: system -> its distribution (and module)
+PEERS = {"numexpr": "numexpr", "JAX jit": "jax", "PyTorch": "torch",
+         "PyTensor (Numba)": "pytensor"}
 
 
 def available_systems(notes: list) -> dict:
@@ -197,26 +262,54 @@ def available_systems(notes: list) -> dict:
         try:
             made = make()
         except ImportError as e:
-            notes.append(f"{name}: not installed ({e.name})")
+            notes.append(f"{name}: not installed ({e.name}; pip install -e \".[bench]\")")
             continue
         found.update(made if name == "PyTorch" else {name: made})
     return found
 
 
-def to_numpy(tree):
-    return [np.asarray(getattr(a, "detach", lambda: a)()) for a in tracejit.pytree.flatten(
-        tree if not isinstance(tree, np.ndarray) else [tree])[0]]
+def versions() -> str:
+    """The versions of the peers this run imported, for the report."""
+    found = [f"{dist} {importlib.metadata.version(dist)}" for dist in PEERS.values()
+             if sys.modules.get(dist) is not None]
+    return ", ".join(found) or "no peers installed"
+
+
+def to_numpy(tree) -> list:
+    return [np.asarray(getattr(a, "detach", lambda: a)()) for a in tree_leaves(tree)]
+
+
+# (rtol, atol relative to the result's largest magnitude) by the dtype a result is compared in
+TOLERANCE = {np.dtype(np.float16): (2e-2, 2e-3), np.dtype(np.float32): (2e-3, 2e-4),
+             np.dtype(np.float64): (1e-9, 1e-11)}
 
 
 def agree(got, expected) -> bool:
+    """Whether ``got`` is NumPy's ``expected`` within the tolerance of the less precise of
+    their dtypes (integers and booleans exactly)."""
     got, expected = to_numpy(got), to_numpy(expected)
     if len(got) != len(expected):
         return False
     for g, e in zip(got, expected):
+        if g.shape != e.shape:
+            return False
+        rtol, atol = max(TOLERANCE.get(g.dtype, (0.0, 0.0)), TOLERANCE.get(e.dtype, (0.0, 0.0)))
         scale = max(1.0, float(np.abs(e).max(initial=0.0)))
-        if g.shape != e.shape or not np.allclose(g, e, rtol=2e-3, atol=2e-4 * scale):
+        if not np.allclose(g, e, rtol=rtol, atol=atol * scale):
             return False
     return True
+
+
+def cold_peer_caches(folder: str) -> None:
+    """Point torch.compile's and PyTensor's on-disk caches at an empty ``folder``, so that the
+    compile-latency table measures compiling, as it does for tracejit (its cache is off). Only
+    takes effect before they are imported, so only in a run of its own."""
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(folder, "torchinductor"))
+    os.environ.setdefault("TRITON_CACHE_DIR", os.path.join(folder, "triton"))
+    flags = os.environ.get("PYTENSOR_FLAGS", "")
+    if "compiledir" not in flags:
+        os.environ["PYTENSOR_FLAGS"] = ",".join(
+            f for f in (flags, f"base_compiledir={os.path.join(folder, 'pytensor')}") if f)
 
 
 def main(argv=None) -> dict:
@@ -225,6 +318,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--markdown", help="also write the tables to this file")
     parser.add_argument("--png", help="draw the run-time ratios to this PNG")
     args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="compare-caches-") as folder:
+        if not args.quick:
+            cold_peer_caches(folder)
+        return run(args)
+
+
+def run(args) -> dict:
     rng = np.random.default_rng(0)
     cases = inputs(args.quick, rng)
     notes: list[str] = []
@@ -232,7 +332,7 @@ def main(argv=None) -> dict:
     reference = {k: systems["NumPy"][k][1](*v) for k, v in cases.items()}
     times: dict = {s: {} for s in systems}
     latency: dict = {s: {} for s in systems}
-    disagreements = []
+    disagrees: dict = {s: [] for s in systems}
     for system, table in systems.items():
         for workload, case in cases.items():
             if workload not in table or table[workload][1] is None:
@@ -246,51 +346,76 @@ def main(argv=None) -> dict:
                     result = fn(*prepared)
             except Exception as e:  # a system that cannot run a workload: noted, not fatal
                 notes.append(f"{system} / {workload}: failed ({type(e).__name__}: "
-                             f"{str(e).splitlines()[0][:120]})")
+                             f"{str(e).splitlines()[0][:120] if str(e) else ''})")
                 continue
             latency[system][workload] = time.perf_counter() - started
             if not agree(result, reference[workload]):
-                disagreements.append(f"{system} / {workload}")
-                notes.append(f"{system} / {workload}: result differs from NumPy's (not timed)")
+                disagrees[system].append(workload)
+                difference = describe_difference(result, reference[workload])
+                notes.append(f"{system} / {workload}: {difference} (not timed, not in the "
+                             "ratios)")
                 continue
             if not args.quick:
                 times[system][workload] = median_seconds(fn, *prepared, repeat=5, min_time=0.5)
-    text = report(systems, cases, times, latency, notes, args.quick)
+    text = report(systems, cases, times, latency, disagrees, notes, args.quick)
     print(text)
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(text)
     if args.png and not args.quick:
         chart(times, list(cases), args.png)
-    return {"systems": list(systems), "disagreements": disagreements, "times": times,
-            "latency": latency, "notes": notes}
+    return {"systems": list(systems), "disagreements": disagrees.get("tracejit", []),
+            "peer_disagreements": {s: w for s, w in disagrees.items() if s != "tracejit" and w},
+            "times": times, "latency": latency, "notes": notes}
 
 
-def _table(title, systems, workloads_, values, unit_scale=1e3, unit="ms") -> list[str]:
+def describe_difference(got, expected) -> str:
+    """The largest difference from NumPy's result, in words."""
+    got, expected = to_numpy(got), to_numpy(expected)
+    if len(got) != len(expected):
+        return f"{len(got)} arrays, NumPy's result has {len(expected)}"
+    worst = ()
+    for g, e in zip(got, expected):
+        if g.shape != e.shape:
+            return f"shape {g.shape}, NumPy's {e.shape}"
+        err = np.abs(g.astype(np.float64) - e.astype(np.float64))
+        if err.size and (not worst or err.max() > worst[0]):
+            i = np.unravel_index(np.argmax(err), err.shape)
+            worst = (err.max(), g[i], e[i], g.dtype)
+    if not worst:
+        return "differs from NumPy's result"
+    return f"differs from NumPy's result: {worst[1]:.6g} against {worst[2]:.6g} ({worst[3]})"
+
+
+def _table(title, systems, workloads_, values, disagrees, unit_scale=1e3, unit="ms") -> list[str]:
+    """Markdown: one row per workload, a cell per system ("disagrees" where its result is not
+    NumPy's), then tracejit's value over each other system's."""
     others = [s for s in systems if s != "tracejit"]
     lines = [f"### {title}", "",
              "| workload | tracejit | " + " | ".join(others) + " | " +
              " | ".join(f"/ {s}" for s in others) + " |",
              "|---" * (2 + 2 * len(others)) + "|"]
     for w in workloads_:
-        mine = values["tracejit"].get(w)
-        cells = [f"{values[s][w] * unit_scale:.3g} {unit}" if w in values[s] else ""
+        mine = values["tracejit"].get(w) if w not in disagrees["tracejit"] else None
+        cells = ["disagrees" if w in disagrees[s] else
+                 f"{values[s][w] * unit_scale:.3g} {unit}" if w in values[s] else ""
                  for s in systems]
-        ratios = [f"{mine / values[s][w]:.2f}" if mine and w in values[s] else ""
-                  for s in others]
+        ratios = [f"{mine / values[s][w]:.2f}" if mine and w in values[s] and
+                  w not in disagrees[s] else "" for s in others]
         lines.append(f"| {w} | " + " | ".join(cells + ratios) + " |")
     return lines + [""]
 
 
-def report(systems, cases, times, latency, notes, quick) -> str:
+def report(systems, cases, times, latency, disagrees, notes, quick) -> str:
     names = ["tracejit"] + [s for s in systems if s != "tracejit"]
     lines = [f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
              f"Python {platform.python_version()}, NumPy {np.__version__}, "
-             f"tracejit {tracejit.__version__}", ""]
+             f"tracejit {tracejit.__version__}; {versions()}", ""]
     if not quick:
-        lines += _table("Run time (median, warm)", names, list(cases), times)
+        lines += _table("Run time (median, warm)", names, list(cases), times, disagrees)
     lines += _table("Compile latency (first call: trace + compile + run; disk cache off)",
-                    [n for n in names if n != "NumPy"], list(cases), latency, 1.0, "s")
+                    [n for n in names if n != "NumPy"], list(cases), latency, disagrees, 1.0,
+                    "s")
     lines += [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
 
@@ -322,4 +447,4 @@ def chart(times, workloads_, path):
 
 if __name__ == "__main__":
     result = main()
-    sys.exit(1 if result["disagreements"] else 0)
+    sys.exit(1 if result["disagreements"] else 0)  # tracejit's own; a peer's is in the table

@@ -1,15 +1,25 @@
-"""Compile latency: first calls with a cold and a warm disk cache, each in a fresh process.
+"""Compile latency: how long a new user waits, each measurement in a fresh process.
 
-    python benchmarks/compile_latency.py
+    python benchmarks/compile_latency.py [--quick] [--markdown] [--no-jax]
 
-For each workload (GELU, a row softmax, the compiled gradient of the 784-512-10 MLP loss) a new
-Python process imports tracejit and times the first call, twice: with an empty cache folder
-(cold: tracing, passes, code generation, Numba's typing and LLVM) and again with the folder the
-first process filled (warm: the machine code comes from disk). It also times `import tracejit`
-and the steady-state per-call overhead. Each child prints its `compile_stats()`.
+Workloads: the value and gradient of the MLP 784-256-10 loss (batch 128, float32), and of a
+pre-norm transformer block (examples/transformer_block.py: 4 heads, causal attention, tanh-GELU
+MLP) at batch 4 / 64 tokens / width 128 and at compare.py's batch 8 / 128 / 256.
+
+For each, new Python processes, each with its own cache folder state:
+- tiered, empty cache: the first result; then the caller keeps calling (as a training loop
+  does) and the script notes when calls ran on compiled kernels with the entry as Python
+  (``glue``) and when on the compiled entry (``compiled``: the same code as ``tiered=False``);
+- tiered=False, empty cache: the first call (trace, compile, run: what every call paid before
+  tiers), with the stage breakdown of ``compile_stats()``;
+- tiered, cache filled by an earlier process: the first result, and when the compiled code is
+  loaded;
+- JAX (if installed): ``jax.jit(jax.value_and_grad(loss))``'s first call, in its own process.
+It also times ``import tracejit`` and the per-call overhead of a tiny compiled function.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -17,68 +27,198 @@ import sys
 import tempfile
 import textwrap
 
-CHILD = textwrap.dedent('''
+HERE = os.path.dirname(os.path.abspath(__file__))
+EXAMPLES = os.path.join(os.path.dirname(HERE), "examples")
+
+COMMON = textwrap.dedent('''
     import json, sys, time
     started = time.perf_counter()
     import numpy as np
-    import tracejit
-    import tracejit.numpy as tnp
-    imported = time.perf_counter()
-
-    sys.path.insert(0, sys.argv[2])
-    import workloads  # the benchmark workloads; imports neither Numba nor JAX
-    w = workloads.make(tnp, tracejit.grad)
-
+    WORKLOAD, MODE = sys.argv[1], sys.argv[2]
+    sys.path[:0] = [sys.argv[3], sys.argv[4]]
     rng = np.random.default_rng(0)
     f32 = np.float32
-    workload = sys.argv[1]
-    if workload == "gelu":
-        fn, args = w.gelu, (rng.normal(size=1 << 16).astype(f32),)
-    elif workload == "softmax":
-        fn, args = w.softmax, (rng.normal(size=(256, 512)).astype(f32),)
+    if WORKLOAD == "mlp":
+        params = {"w1": (rng.normal(size=(784, 256)) * 0.05).astype(f32),
+                  "b1": np.zeros(256, f32),
+                  "w2": (rng.normal(size=(256, 10)) * 0.05).astype(f32), "b2": np.zeros(10, f32)}
+        args = (params, rng.normal(size=(128, 784)).astype(f32),
+                np.eye(10, dtype=f32)[rng.integers(0, 10, 128)])
     else:
-        params = {"w1": rng.normal(size=(784, 512)).astype(f32), "b1": np.zeros(512, f32),
-                  "w2": rng.normal(size=(512, 10)).astype(f32), "b2": np.zeros(10, f32)}
-        y = np.eye(10, dtype=f32)[rng.integers(0, 10, 256)]
-        fn, args = tracejit.grad(w.mlp_loss), (params, rng.normal(size=(256, 784)).astype(f32), y)
-    compiled = tracejit.compile(fn)
+        import transformer_block as tb
+        batch, seq, d = {"block_small": (4, 64, 128), "block_compare": (8, 128, 256),
+                         "block_quick": (2, 8, 16)}[WORKLOAD]
+        args = (tb.init(rng, d, f32), rng.normal(size=(batch, seq, d)).astype(f32))
+''')
+
+TRACEJIT_CHILD = COMMON + textwrap.dedent('''
+    import tracejit
+    import tracejit.numpy as tnp
+    imported = time.perf_counter() - started
+    if WORKLOAD == "mlp":
+        import workloads
+        loss = workloads.make(tnp, tracejit.grad).mlp_loss
+    else:
+        loss = lambda p, x: tb.loss(tnp, p, x, 4)
+    f = tracejit.compile(tracejit.value_and_grad(loss), tiered=MODE != "blocking")
     t0 = time.perf_counter()
-    compiled(*args)
+    f(*args)
     first = time.perf_counter() - t0
-    tiny = np.ones(4, f32)
-    plus = tracejit.compile(lambda x: x + 1)
-    plus(tiny)
-    t0 = time.perf_counter()
+    seen, per_tier = {}, {}
+    calls = 1
+    deadline = t0 + 300
+    while MODE != "blocking" and time.perf_counter() < deadline:
+        run = next(iter(f._entries.values())).run  # (the CompiledGraph after the switch)
+        tier = getattr(run, "tier", "compiled")
+        tier = "glue" if tier.startswith("compiled kernels") else tier.split(" ")[0]
+        if tier not in seen:
+            seen[tier] = time.perf_counter() - t0
+        if tier == "compiled":
+            break
+        t = time.perf_counter()
+        f(*args)
+        per_tier.setdefault(tier, []).append(time.perf_counter() - t)
+        calls += 1
+    times = []
+    for _ in range(100):
+        t = time.perf_counter()
+        f(*args)
+        times.append(time.perf_counter() - t)
+    per_tier = {k: sorted(v)[len(v) // 2] for k, v in per_tier.items()}
+    tiny = tracejit.compile(lambda x: x + 1, tiered=False)
+    one = np.ones(4, f32)
+    tiny(one)
+    t = time.perf_counter()
     for _ in range(20000):
-        plus(tiny)
-    per_call = (time.perf_counter() - t0) / 20000
-    stats = {k: v for k, v in compiled.compile_stats()[0].items() if k != "signature"}
-    print(json.dumps({"import": imported - started, "first_call": first, "per_call": per_call,
+        tiny(one)
+    per_call = (time.perf_counter() - t) / 20000
+    stats = {k: v for k, v in f.compile_stats()[0].items() if k != "signature"}
+    print(json.dumps({"import": imported, "first": first, "seen": seen, "calls": calls,
+                      "per_tier": per_tier,
+                      "steady": sorted(times)[len(times) // 2], "per_call": per_call,
                       "stats": stats}))
 ''')
 
+JAX_CHILD = COMMON + textwrap.dedent('''
+    import jax
+    import jax.numpy as jnp
+    jax.config.update("jax_platforms", "cpu")
+    if WORKLOAD == "mlp":
+        import workloads
+        loss = workloads.make(jnp, jax.grad).mlp_loss
+    else:
+        loss = lambda p, x: tb.loss(jnp, p, x, 4)
+    f = jax.jit(jax.value_and_grad(loss))
+    t0 = time.perf_counter()
+    jax.block_until_ready(f(*args))
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(100):
+        t = time.perf_counter()
+        jax.block_until_ready(f(*args))
+        times.append(time.perf_counter() - t)
+    print(json.dumps({"first": first, "steady": sorted(times)[len(times) // 2]}))
+''')
 
-def run(workload: str, folder: str) -> dict:
+
+def child(code: str, workload: str, mode: str, folder: str) -> dict | None:
     env = dict(os.environ, TRACEJIT_CACHE_DIR=folder)
-    env.pop("NUMBA_OPT", None)
-    here = os.path.dirname(os.path.abspath(__file__))
-    done = subprocess.run([sys.executable, "-c", CHILD, workload, here], env=env,
-                          capture_output=True, text=True, check=True)
+    for name in ("NUMBA_OPT", "TRACEJIT_TIERED", "TRACEJIT_DEBUG"):
+        env.pop(name, None)
+    done = subprocess.run([sys.executable, "-c", code, workload, mode, HERE, EXAMPLES],
+                          env=env, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        print(f"  ({workload} {mode} failed: {done.stderr.strip().splitlines()[-1:]})",
+              file=sys.stderr)
+        return None
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def has_jax() -> bool:
+    return subprocess.run([sys.executable, "-c", "import jax"], capture_output=True).returncode == 0
+
+
+def measure(workload: str, jax: bool) -> dict:
+    row = {}
+    with tempfile.TemporaryDirectory() as folder:
+        row["tiered_cold"] = child(TRACEJIT_CHILD, workload, "tiered", folder)
+        row["tiered_warm"] = child(TRACEJIT_CHILD, workload, "tiered", folder)
+    with tempfile.TemporaryDirectory() as folder:
+        row["blocking_cold"] = child(TRACEJIT_CHILD, workload, "blocking", folder)
+        row["blocking_warm"] = child(TRACEJIT_CHILD, workload, "blocking", folder)
+    row["jax"] = child(JAX_CHILD, workload, "jax", "") if jax else None
+    return row
+
+
+NAMES = {"mlp": "MLP 784-256-10 value and gradient, batch 128",
+         "block_small": "transformer block fwd+bwd, batch 4, 64 tokens, width 128",
+         "block_compare": "transformer block fwd+bwd, batch 8, 128 tokens, width 256 "
+                          "(compare.py)",
+         "block_quick": "transformer block fwd+bwd, batch 2, 8 tokens, width 16"}
+
+
+def _s(value) -> str:
+    return "" if value is None else f"{value:.2f} s" if value >= 0.1 else f"{value * 1e3:.0f} ms"
+
+
+def report(rows: dict, markdown: bool) -> None:
+    header = ["workload", "first result (tiered)", "compiled kernels + Python entry",
+              "compiled entry", "tiered=False first call", "cache filled: first result",
+              "cache filled: compiled", "JAX first call"]
+    lines = []
+    for workload, row in rows.items():
+        cold, warm = row["tiered_cold"] or {}, row["tiered_warm"] or {}
+        blocking, jax = row["blocking_cold"] or {}, row["jax"] or {}
+        lines.append([NAMES[workload], _s(cold.get("first")),
+                      _s(cold.get("seen", {}).get("glue")),
+                      _s(cold.get("seen", {}).get("compiled")), _s(blocking.get("first")),
+                      _s(warm.get("first")), _s(warm.get("seen", {}).get("compiled")),
+                      _s(jax.get("first")) or "not installed"])
+    if markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for line in lines:
+            print("| " + " | ".join(line) + " |")
+    else:
+        for line in lines:
+            print("\n".join(f"  {h:34} {v}" for h, v in zip(header, line)) + "\n")
+    print("\nStage breakdown (ms; tiered=False cold / tiered cold, whose numba is the worker's):")
+    for workload, row in rows.items():
+        for mode in ("blocking_cold", "tiered_cold"):
+            stats = (row[mode] or {}).get("stats", {})
+            print(f"  {workload} {mode}: " + ", ".join(
+                f"{k} {v * 1e3:.0f}" for k, v in stats.items() if isinstance(v, float)))
+    any_row = next((r["tiered_cold"] for r in rows.values() if r["tiered_cold"]), None)
+    if any_row:
+        print(f"\nimport tracejit: {any_row['import']:.3f} s; per call, tiny compiled "
+              f"function: {any_row['per_call'] * 1e6:.2f} us")
+    print("Call times (medians, ms): " + "; ".join(
+        f"{w}: on the interpreter {_ms(r['tiered_cold'], 'interpreter')}, compiled kernels "
+        f"with the entry as Python {_ms(r['tiered_cold'], 'glue')}, compiled "
+        f"{_ms(r['tiered_cold'])} (tiered=False {_ms(r['blocking_cold'])}), JAX {_ms(r['jax'])}"
+        for w, r in rows.items()))
+
+
+def _ms(result, tier=None) -> str:
+    if not result:
+        return "-"
+    value = result["steady"] if tier is None else result.get("per_tier", {}).get(tier)
+    return "-" if value is None else f"{value * 1e3:.2f}"
+
+
 def main():
-    print(f"{'workload':10} {'import':>8} {'cold first call':>16} {'warm first call':>16} "
-          f"{'per call':>9}   cold breakdown / warm breakdown (ms)")
-    for workload in ("gelu", "softmax", "mlp_grad"):
-        with tempfile.TemporaryDirectory() as folder:
-            cold = run(workload, folder)
-            warm = run(workload, folder)
-        brief = lambda s: ", ".join(f"{k} {v * 1e3:.0f}" for k, v in s.items()  # noqa: E731
-                                    if k != "total")
-        print(f"{workload:10} {cold['import']:7.2f}s {cold['first_call']:15.2f}s "
-              f"{warm['first_call']:15.3f}s {warm['per_call'] * 1e6:7.2f}us   "
-              f"{brief(cold['stats'])} / {brief(warm['stats'])}")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tiny transformer block only")
+    parser.add_argument("--markdown", action="store_true", help="a table for docs/")
+    parser.add_argument("--no-jax", action="store_true")
+    parser.add_argument("--workloads", default="mlp,block_small,block_compare")
+    options = parser.parse_args()
+    workloads = ["block_quick"] if options.quick else options.workloads.split(",")
+    jax = not options.no_jax and has_jax()
+    rows = {w: measure(w, jax) for w in workloads}
+    report(rows, options.markdown)
+    failed = [w for w, r in rows.items() if not all(r[m] for m in r if m != "jax")]
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":

@@ -90,7 +90,8 @@ def main(epochs=30, batch=64, plot="mlp_digits_loss.png", verbose=True) -> dict:
     train_acc = float(accuracy(params, x_train, y_train))
     if verbose:
         print(f"{epochs} epochs ({t} compiled steps) in {elapsed:.1f} s "
-              f"(the first step includes compiling)")
+              f"(the first steps ran on the interpreter while the "
+              "compiled step was built in the background)")
         print(f"train accuracy {train_acc:.3f}, test accuracy {test_acc:.3f}")
     if plot:
         import matplotlib

@@ -87,9 +87,11 @@ def main(batch=8, seq=64, d=128, heads=4, verbose=True) -> dict:
     forward = tracejit.compile(lambda p, x: block(tnp, p, x, heads))
     backward = tracejit.compile(tracejit.value_and_grad(lambda p, x: loss(tnp, p, x, heads)))
     y = forward(p32, x32)
+    forward.wait(p32, x32)  # (first calls run on the interpreter while the code compiles)
     expected = block(np, p32, x32, heads)
     results["forward_max_error"] = float(np.abs(y - expected).max())
     value, g32 = backward(p32, x32)
+    backward.wait(p32, x32)
     results["loss_error"] = abs(float(value) - float(loss(np, p32, x32, heads)))
     timings = {}
     for name, fn in [("compiled forward", lambda: forward(p32, x32)),

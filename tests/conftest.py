@@ -5,6 +5,8 @@ os.environ.setdefault("TRACEJIT_VERIFY", "1")
 # Tests check what compiled code computes, not how fast: Numba's unoptimised code generation
 # compiles about a third faster, which is most of the suite's time on the numba_cpu backend.
 os.environ.setdefault("NUMBA_OPT", "0")
+# Tests check the compiled code from the first call on; tests/test_tiered.py turns tiers on.
+os.environ.setdefault("TRACEJIT_TIERED", "0")
 # The CUDA backend's tests run on Numba's CUDA simulator unless told otherwise (set it to 0 on
 # a GPU machine). Numba reads it once, when first imported: so here, before anything imports it.
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")

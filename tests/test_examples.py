@@ -1,11 +1,12 @@
 """Every example runs, in a reduced size, and shows what it claims; ``benchmarks/compare.py
---quick`` gives NumPy's numbers on every installed system.
+--quick`` gives NumPy's numbers on every installed system (the peers of the bench extra).
 
 The examples are imported from ``examples/`` and their ``main`` called with small sizes (the
 full runs are the scripts themselves, each under a minute on the CI machine).
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 
@@ -62,9 +63,46 @@ def test_logistic_regression_converges_quadratically():
 
 
 def test_compare_quick_agrees_with_numpy_on_every_installed_system(capsys):
+    """Every peer installed here (the bench extra) runs every workload it expresses: none
+    fails, tracejit agrees with NumPy everywhere, and the PyTorch columns include the
+    transformer block, eager and compiled."""
     import compare
     result = compare.main(["--quick"])
-    assert {"tracejit", "NumPy", "Numba (by hand)"} <= set(result["systems"])
+    installed = [name for name, module in compare.PEERS.items() if importlib.util.find_spec(module)]
+    expected = {"tracejit", "NumPy", "Numba (by hand)"} | set(installed)
+    if "PyTorch" in installed:
+        expected = (expected - {"PyTorch"}) | {"PyTorch eager", "torch.compile"}
+    assert set(result["systems"]) == expected
+    assert [n for n in result["notes"] if "failed" in n] == []
     assert result["disagreements"] == []
-    assert set(result["latency"]["tracejit"]) == set(compare.inputs(True, np.random.default_rng(0)))
+    # every peer agrees too at these sizes (in the full run numexpr's float32 sum of 10M
+    # elements does not, and its cell says so): the adapters compute the same workloads
+    assert result["peer_disagreements"] == {}
+    workloads = set(compare.inputs(True, np.random.default_rng(0)))
+    assert set(result["latency"]["tracejit"]) == workloads
+    for system in expected & {"JAX jit", "PyTorch eager", "torch.compile", "PyTensor (Numba)"}:
+        assert set(result["latency"][system]) == workloads, system
     assert "### Compile latency" in capsys.readouterr().out
+
+
+def test_compare_shows_a_peers_disagreement_and_fails_only_on_its_own(monkeypatch, capsys):
+    """A peer whose result is not NumPy's is "disagrees" in its cell, out of the ratios, and
+    not a failure of the run; tracejit disagreeing is."""
+    import compare
+    x = np.linspace(-1.0, 1.0, 8, dtype=np.float32)
+    gelu = compare.workloads.make(np, None).gelu
+    wrong = {"GELU": (None, lambda x: gelu(x) * 1.01), "sum of squares": (None, np.sum)}
+    monkeypatch.setattr(compare, "inputs", lambda quick, rng: {"GELU": (x,),
+                                                               "sum of squares": (x,)})
+    monkeypatch.setattr(compare, "SYSTEMS", [
+        ("tracejit", lambda: {"GELU": (None, gelu), "sum of squares": (None, np.sum)}),
+        ("NumPy", lambda: {"GELU": (None, gelu), "sum of squares": (None, lambda x: x @ x)}),
+        ("a peer", lambda: wrong)])
+    result = compare.main(["--quick"])
+    assert result["disagreements"] == ["sum of squares"]  # tracejit's own
+    assert result["peer_disagreements"] == {"a peer": ["GELU", "sum of squares"]}
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| GELU")]
+    assert rows[0].split("|")[3:5] == [" disagrees ", "  "]  # its cell, and no ratio
+    assert compare.agree([np.float32(1.0005)], [np.float32(1.0)])  # within float32's tolerance
+    assert not compare.agree([np.float64(1.0005)], [np.float64(1.0)])
+    assert not compare.agree([np.float32(1.01)], [np.float32(1.0)])

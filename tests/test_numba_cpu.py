@@ -32,7 +32,7 @@ def kernel(in0, in1, out0):
         acc0 = np.float64(0)
         for b1 in range(0, n1, 1024):
             bacc0 = np.float32(0)
-            for i1 in range(b1, min(n1, b1 + 1024)):
+            for i1 in range(np.uint64(b1), np.uint64(min(n1, b1 + 1024))):
                 v0 = in0[i0, i1]
                 v1 = in1[i1,]
                 v2 = np.float32((v0 * v1))

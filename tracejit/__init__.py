@@ -11,6 +11,7 @@
 """
 from . import config
 from . import numpy  # noqa: F401  (attaches NumPy's operators and protocols to tracers)
+from . import tree_util
 from .api import Compiled, Lowered, compile, make_ir
 from .cache import clear_cache
 from .control_flow import cond, fori_loop, scan, while_loop
@@ -36,5 +37,5 @@ __version__ = "0.1.0"
 __all__ = ["CompileError", "Compiled", "DeviceError", "Graph", "IRVerificationError", "Lowered", "TensorType",
            "TracerConversionError", "UnexpectedTracerError", "check_grads", "clear_cache",
            "compile", "cond", "config", "custom_vjp", "device_put", "fori_loop", "grad", "hessian", "jacfwd",
-           "jacrev", "jvp", "make_ir", "profile", "scan", "stop_gradient", "value_and_grad",
-           "verify", "vjp", "while_loop"]
+           "jacrev", "jvp", "make_ir", "profile", "scan", "stop_gradient", "tree_util",
+           "value_and_grad", "verify", "vjp", "while_loop"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import collections
 import functools
 import inspect
+import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import config, debug, dtypes, errors, introspect, pytree, recompile
+from . import config, debug, dtypes, errors, introspect, pytree, recompile, tiers
 from .backends import get_backend, is_device_array
 from .errors import at_user_line
 from .ir import Graph, TensorType, verify
@@ -160,7 +162,7 @@ class Compiled:
     """A function traced once per signature and run by a backend. Made by ``tracejit.compile``."""
 
     def __init__(self, fun: Callable, static_argnums=(), static_argnames=(), backend=None,
-                 donate_argnums=(), device=None, return_device_arrays=False):
+                 donate_argnums=(), device=None, return_device_arrays=False, tiered=None):
         if not callable(fun):
             raise TypeError(f"compile() expects a function, got {type(fun).__name__}")
         self.fun = fun
@@ -171,6 +173,9 @@ class Compiled:
             raise ValueError("return_device_arrays=True needs device='cuda' (the backend "
                              f"{self.backend!r} returns NumPy arrays)")
         self._backend_options = {"return_device_arrays": True} if return_device_arrays else {}
+        if tiered is not None and not isinstance(tiered, bool):
+            raise TypeError(f"compile(tiered=...) takes True, False or None, got {tiered!r}")
+        self.tiered = tiered  # None: TRACEJIT_TIERED decides (tiers.py)
         self.static_argnums, self.static_argnames = _static_sets(fun, static_argnums,
                                                                  static_argnames)
         self.donate_argnums = _donate_set(donate_argnums, self.static_argnums, fun)
@@ -181,6 +186,7 @@ class Compiled:
         self._stats: collections.deque = collections.deque()  # per signature: trace, passes, ...
         self._entries: collections.OrderedDict[Any, _Entry] = collections.OrderedDict()
         self._fast: dict[tuple, _Entry] = {}  # (shape, dtype) per positional ndarray -> entry
+        self._tracing = threading.RLock()  # (re-entrant: a function may call itself in a trace)
         functools.update_wrapper(self, fun, updated=())  # never merge fun's __dict__ in
 
     @property
@@ -251,6 +257,13 @@ class Compiled:
         if entry is not None:
             self._entries.move_to_end(key)
             return entry, key, leaves, False
+        with self._tracing:  # threads making a signature's first call trace it once
+            entry = self._entries.get(key)
+            if entry is not None:
+                return entry, key, leaves, False
+            return self._new_entry(key, leaves, len(args))
+
+    def _new_entry(self, key, leaves, n_args: int) -> tuple[_Entry, tuple, list, bool]:
         where = recompile.function_location(self.fun)
         if config.get("explain_cache_misses") or debug.level() >= 1:
             recompile.explain_miss(self._name, self._seen, key)
@@ -260,23 +273,54 @@ class Compiled:
         self._seen.append(key)
         recompile.warn_if_retracing(self._name, self._seen, self._traces, where)
         started = time.perf_counter()
-        graph, out_tree = self._trace(key, len(args))
+        graph, out_tree = self._trace(key, n_args)
         traced = time.perf_counter()
         backend = get_backend(self.backend)
         stages, report = run_pipeline(graph, fusion=getattr(backend, "NEEDS_FUSION", False))
         passed = time.perf_counter()
         donate = self._donated_leaves(key)
-        run = backend.compile_graph(list(stages.values())[-1], donate=donate,
-                                    **self._backend_options)
-        self._warn_unused_donations(key, getattr(run, "unused_donations", ()))
         signature = recompile.describe(key)
+        run = self._runner(backend, stages, donate, signature, key, leaves)
+        self._warn_unused_donations(key, getattr(run, "unused_donations", ()))
         entry = self._entries[key] = _Entry(stages, out_tree, run, report, signature)
+        if isinstance(run, tiers.TieredRun):
+            run.on_ready = functools.partial(setattr, entry, "run")  # later calls: no tiers
         self._stats.append({"signature": signature, "trace": traced - started,
                             "passes": passed - traced, "run": run})
         self._forget_beyond(config.get("max_signatures"))
         if debug.level() >= 2 or config.get("dump_dir"):
             debug.after_trace(self._name, Lowered(entry, self.backend, self._name), signature)
         return entry, key, leaves, True
+
+    def _runner(self, backend, stages, donate, signature, key, leaves):
+        """The signature's ``run``: compiled code, or, tiered, the interpreter until the
+        compiled code is built in the background (``tiers.py``)."""
+        fused = list(stages.values())[-1]
+
+        def build():
+            return backend.compile_graph(fused, donate=donate, **self._backend_options)
+
+        tiered = config.hot("tiered") if self.tiered is None else self.tiered
+        if not tiered or self.backend != "numba_cpu":
+            return build()
+        compiled = None
+        if "numba" in sys.modules and not any(isinstance(x, Tracer) for x in leaves):
+            # Numba is running already, so generating the code costs milliseconds: a new shape
+            # whose compiled code is in memory (same ranks and dtypes) runs it at once.
+            compiled = build()
+            if compiled.in_memory([_to_runtime(x, k) for x, k in zip(leaves, key[1])]):
+                return compiled
+        plan = tiers.plan(stages["dce"])
+        if debug.level() >= 1:
+            debug.say(f"tracejit: {self._name}{signature}: first call on "
+                      f"{'the interpreter' if plan.interpret_first else 'compiled code'}: "
+                      f"{plan.why}")
+        if not plan.interpret_first:
+            return build()
+        from .backends import interpreter
+        return tiers.TieredRun(interpreter.compile_graph(stages["dce"]), build, self._name,
+                               unused_donations=backend.unused_donations(fused, donate),
+                               compiled=compiled)
 
     def _forget_beyond(self, limit: int) -> None:
         """Keep the ``limit`` most recently used signatures (TRACEJIT_MAX_SIGNATURES)."""
@@ -305,7 +349,7 @@ class Compiled:
             names = ", ".join(recompile.pretty_path(paths[j]) for j in unused)
             warnings.warn(f"{self._name}: donated {names} cannot be reused: no output of the same "
                           "shape and dtype is computed elementwise from it after its last use; "
-                          "the call allocates instead", stacklevel=4)
+                          "the call allocates instead", stacklevel=5)
 
     # --- public --------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
@@ -346,10 +390,12 @@ class Compiled:
         return pytree.unflatten(entry.out_tree, outs)
 
     def _logged_hit(self, entry, runtime):
-        """A call served by a signature seen before, printed with its time (TRACEJIT_DEBUG)."""
+        """A call served by a signature seen before, printed with its time and the tier that
+        ran it (TRACEJIT_DEBUG)."""
+        tier = getattr(entry.run, "tier", "compiled")
         started = time.perf_counter()
         outs = entry.run(runtime)
-        debug.say(f"tracejit: {self._name}: cache hit {entry.signature} "
+        debug.say(f"tracejit: {self._name}: cache hit {entry.signature} on {tier} "
                   f"({(time.perf_counter() - started) * 1e6:.1f} us)")
         return pytree.unflatten(entry.out_tree, outs)
 
@@ -367,15 +413,44 @@ class Compiled:
         """Per signature compiled, the seconds spent: ``trace``, ``passes``, ``codegen``
         (generating the source), ``numba`` (Numba's typing and LLVM), ``load`` (from the disk
         cache) or ``reuse`` (the compiled code of an earlier signature with the same ranks and
-        dtypes: a cache hit, no compile), and their ``total``. Backend times appear after the
-        signature's first call; the most recent TRACEJIT_MAX_SIGNATURES signatures are kept."""
+        dtypes: a cache hit, no compile), and their ``total``. Tiered signatures
+        (``tiers.py``) add ``kernels`` (the compile workers' time on the kernels; their
+        ``numba`` is the worker's time on the entry) and, not in ``total``: ``tier0`` (the
+        first call, on the interpreter), ``kernels_load`` and ``switch`` (loading what the
+        workers built), ``glue_after`` and ``ready_after`` (seconds from the first call to
+        compiled kernels, and to the compiled entry).
+        Backend times appear after the signature's first call (tiered: once the compiled code
+        is ready); the most recent TRACEJIT_MAX_SIGNATURES signatures are kept."""
         result = []
         for s in self._stats:
             times = {"signature": s["signature"], "trace": s["trace"], "passes": s["passes"]}
             times.update(getattr(s["run"], "timings", {}))
-            times["total"] = sum(v for v in times.values() if isinstance(v, float))
+            times["total"] = sum(v for k, v in times.items() if isinstance(v, float) and
+                                 k not in _TIER_TIMES)
             result.append(times)
         return result
+
+    def ready(self, *args, **kwargs) -> bool:
+        """Whether calls with these arguments run compiled code (False before the first call
+        of their signature, and while a tiered function builds it in the background)."""
+        key, _ = self._signature(args, kwargs)
+        entry = self._entries.get(key)
+        return entry is not None and getattr(entry.run, "ready", True)
+
+    def wait(self, *args, timeout=None, **kwargs) -> bool:
+        """Block until calls with these arguments run compiled code, tracing and compiling
+        their signature if needed; False if ``timeout`` seconds passed first or the compile
+        failed (the calls keep running on the interpreter, after one warning)."""
+        entry, key, leaves, _ = self._entry(args, kwargs)
+        if any(isinstance(leaf, Tracer) for leaf in leaves):
+            raise TypeError(f"{self._name}.wait() takes arrays, not traced values")
+        runtime = [_to_runtime(leaf, k) for leaf, k in zip(leaves, key[1])]
+        run = entry.run
+        if isinstance(run, tiers.TieredRun):
+            return run.wait(runtime, timeout)
+        if hasattr(run, "prepare"):
+            run.prepare(runtime)
+        return True
 
     def lower(self, *args, **kwargs) -> Lowered:
         """Trace (or reuse the trace) for these arguments without running; inspect the result."""
@@ -384,6 +459,9 @@ class Compiled:
 
     def __repr__(self) -> str:
         return f"<tracejit.compile({self._name}) backend={self.backend}>"
+
+
+_TIER_TIMES = ("tier0", "kernels_load", "switch", "glue_after", "ready_after")
 
 
 def _hashable_static(value, what: str, fname: str):
@@ -445,7 +523,7 @@ def _choose_backend(backend, device) -> str:
 
 
 def compile(fun=None, *, static_argnums=(), static_argnames=(), backend=None,  # noqa: A001
-            donate_argnums=(), device=None, return_device_arrays=False):
+            donate_argnums=(), device=None, return_device_arrays=False, tiered=None):
     """Compile ``fun``: trace once per signature, then run the traced graph.
 
     >>> import numpy as np, tracejit
@@ -465,9 +543,14 @@ def compile(fun=None, *, static_argnums=(), static_argnames=(), backend=None,  #
     on a GPU: inputs may be NumPy arrays (copied over) or device arrays (taken as they are);
     results are NumPy arrays, or device arrays with ``return_device_arrays=True``. Without a
     GPU, ``NUMBA_ENABLE_CUDASIM=1`` runs it on Numba's CUDA simulator.
+
+    ``tiered`` (numba_cpu; default ``TRACEJIT_TIERED``, on): a new signature's first calls run
+    on the interpreter while the compiled code is built in a background process, and calls
+    switch to it when it is ready (``f.ready(*args)``, ``f.wait(*args)``; docs/caching.md).
+    ``tiered=False`` compiles before the first call returns.
     """
     options = dict(backend=backend, donate_argnums=donate_argnums, device=device,
-                   return_device_arrays=return_device_arrays)
+                   return_device_arrays=return_device_arrays, tiered=tiered)
     if fun is None:
         return lambda f: Compiled(f, static_argnums, static_argnames, **options)
     return Compiled(fun, static_argnums, static_argnames, **options)

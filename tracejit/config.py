@@ -42,6 +42,13 @@ SETTINGS = {s.name: s for s in (
             "warnings about suspicious programs, e.g. a gradient that is zero because the "
             "output does not depend on the input), 2 kernels, 3 fusion decisions, 4 generated "
             "source, 5 the IR after every pass"),
+    Setting("tiered", "TRACEJIT_TIERED", _bool, True,
+            "numba_cpu: a new signature's first calls run on the interpreter while its compiled "
+            "code is built in the background, then calls switch to it (tracejit/tiers.py); 0 "
+            "compiles before the first call returns. compile(f, tiered=...) overrides it"),
+    Setting("compile_workers", "TRACEJIT_COMPILE_WORKERS", int, -1,
+            "processes that build compiled code in the background (tiered calls): -1 one fewer "
+            "than the cores (1 to 4), 0 builds in a thread of the calling process instead"),
     Setting("dump_dir", "TRACEJIT_DUMP_DIR", str, "",
             "write, for every compiled signature, a folder with the IR after each pass, the "
             "generated source, the fusion decisions, a DOT picture and summary.json"),

