@@ -137,11 +137,22 @@ def test_plan_counts_loop_trips():
     def steps(n):
         def run(a):
             return tracejit.fori_loop(0, n, lambda i, v: v * 0.999 + 1.0, a)
-        return tracejit.make_ir(run)(np.ones(1000, np.float32))
+        lowered = tracejit.compile(run, tiered=False).lower(np.ones(1000, np.float32))
+        return lowered.stages["dce"], lowered.stages["fused"]
 
-    assert tiers.plan(steps(10)).interpret_first
-    long = tiers.plan(steps(1_000_000))
-    assert not long.interpret_first and "estimated" in long.why
+    assert tiers.plan(*steps(10)).interpret_first
+    long = tiers.plan(*steps(1_000_000))
+    assert not long.interpret_first and "more than compiling" in long.why
+
+
+def test_plan_counts_matrix_products():
+    def products(n):
+        lowered = tracejit.compile(lambda a: (a @ a).sum(), tiered=False).lower(
+            np.ones((n, n), np.float32))
+        return tiers.plan(lowered.stages["dce"], lowered.stages["fused"])
+
+    assert products(64).interpret_first
+    assert not products(8192).interpret_first  # a teraflop: longer than compiling
 
 
 def test_a_failed_background_compile_keeps_the_interpreter_and_warns_once(x, monkeypatch):

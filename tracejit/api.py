@@ -310,7 +310,7 @@ class Compiled:
             compiled = build()
             if compiled.in_memory([_to_runtime(x, k) for x, k in zip(leaves, key[1])]):
                 return compiled
-        plan = tiers.plan(stages["dce"])
+        plan = tiers.plan(stages["dce"], fused)
         if debug.level() >= 1:
             debug.say(f"tracejit: {self._name}{signature}: first call on "
                       f"{'the interpreter' if plan.interpret_first else 'compiled code'}: "

@@ -14,8 +14,8 @@ machine code from the cache. Where the cache cannot carry code between processes
 
 Not every graph starts on the interpreter (``plan``): one whose single call may run long there
 (an unbounded ``while_loop``, a ``fori_loop`` with bounds known only at run time, or more
-estimated interpreter work than ``LONG_CALL`` seconds) waits for its compiled code, as with
-``tiered=False``, so one long call never costs more than compiling would have.
+estimated interpreter time than its estimated compile time) waits for its compiled code, as
+with ``tiered=False``, so one long call never costs much more than compiling would have.
 
 Faults: a build that fails leaves the function on the interpreter and warns once, at the next
 call, with the ``CompileError``; a worker that dies is replaced and this build is done in this
@@ -34,9 +34,18 @@ from . import config, debug
 from .ir import Graph, Literal
 
 _starting = threading.Lock()
-LONG_CALL = 0.5  # seconds: estimated interpreter time above which a first call waits instead
-_PER_EQUATION = 5e-6  # the interpreter's cost per equation run (NumPy dispatch, checks)
-_PER_ELEMENT = 1e-9  # and per element read or written (about 1 GB/s for float32 NumPy ufuncs)
+# The interpreter's cost per equation run (NumPy dispatch, checks), per element read or
+# written (about 1 GB/s for NumPy ufuncs) and per flop of a matrix product (BLAS): rough, for
+# the order of magnitude.
+_PER_EQUATION = 5e-6
+_PER_ELEMENT = 1e-9
+_PER_FLOP = 1 / 20e9
+# A cold compile (the CI machine, Numba): per fused kernel, per entry equation, and Numba's own
+# start; measured on the MLP gradient and transformer blocks (docs/caching.md), low rather
+# than high, so that a graph waits only when the interpreter would surely lose.
+_COMPILE_PER_KERNEL = 0.25
+_COMPILE_PER_EQUATION = 0.01
+_COMPILE_START = 0.5
 
 
 @dataclass(frozen=True)
@@ -73,20 +82,44 @@ def estimated_seconds(graph: Graph) -> float | None:
             elements = sum(v.ttype.size for v in eqn.outputs) + \
                 sum(a.ttype.size for a in eqn.inputs)
             total += _PER_EQUATION + _PER_ELEMENT * elements
+            if name == "dot_general":  # 2 x output elements x the contracted length
+                contracted = 1
+                for axis in params["contract"][0]:
+                    contracted *= eqn.inputs[0].ttype.shape[axis]
+                total += _PER_FLOP * 2 * eqn.outputs[0].ttype.size * contracted
     return total
 
 
-def plan(graph: Graph) -> Plan:
-    """Whether the first call of ``graph`` (the optimised graph) runs on the interpreter."""
+def estimated_compile_seconds(fused: Graph) -> float:
+    """A rough estimate of a cold compile of ``fused`` (the fused graph)."""
+    def count(graph):
+        kernels = equations = 0
+        for eqn in graph.eqns:
+            equations += 1
+            kernels += eqn.prim.name == "kernel"
+            for value in eqn.params.values():
+                if isinstance(value, Graph) and eqn.prim.name != "kernel":
+                    k, e = count(value)
+                    kernels, equations = kernels + k, equations + e
+        return kernels, equations
+    kernels, equations = count(fused)
+    return _COMPILE_START + _COMPILE_PER_KERNEL * kernels + _COMPILE_PER_EQUATION * equations
+
+
+def plan(graph: Graph, fused: Graph) -> Plan:
+    """Whether the first call of ``graph`` (the optimised graph; ``fused``, the same fused)
+    runs on the interpreter: when it is estimated to take less than compiling."""
     seconds = estimated_seconds(graph)
     if seconds is None:
         return Plan(False, "its loops have no bound known before the call (a while_loop, or "
                            "fori_loop bounds that are arguments): one call could run long on "
                            "the interpreter")
-    if seconds > LONG_CALL:
-        return Plan(False, f"one call is estimated at {seconds:.2f} s on the interpreter, more "
-                           "than compiling may take")
-    return Plan(True, f"one call is estimated at {seconds * 1e3:.1f} ms on the interpreter")
+    compiling = estimated_compile_seconds(fused)
+    if seconds > compiling:
+        return Plan(False, f"one call is estimated at {seconds:.2f} s on the interpreter, "
+                           f"more than compiling ({compiling:.1f} s)")
+    return Plan(True, f"one call is estimated at {seconds * 1e3:.1f} ms on the interpreter, "
+                      f"compiling at {compiling:.1f} s")
 
 
 def _workers() -> int:
