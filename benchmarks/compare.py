@@ -256,18 +256,6 @@ PEERS = {"numexpr": "numexpr", "JAX jit": "jax", "PyTorch": "torch",
          "PyTensor (Numba)": "pytensor"}
 
 
-def available_systems(notes: list) -> dict:
-    found = {}
-    for name, make in SYSTEMS:
-        try:
-            made = make()
-        except ImportError as e:
-            notes.append(f"{name}: not installed ({e.name}; pip install -e \".[bench]\")")
-            continue
-        found.update(made if name == "PyTorch" else {name: made})
-    return found
-
-
 def versions() -> str:
     """The versions of the peers this run imported, for the report."""
     found = [f"{dist} {importlib.metadata.version(dist)}" for dist in PEERS.values()
@@ -328,35 +316,27 @@ def run(args) -> dict:
     rng = np.random.default_rng(0)
     cases = inputs(args.quick, rng)
     notes: list[str] = []
-    systems = available_systems(notes)
-    reference = {k: systems["NumPy"][k][1](*v) for k, v in cases.items()}
-    times: dict = {s: {} for s in systems}
-    latency: dict = {s: {} for s in systems}
-    disagrees: dict = {s: [] for s in systems}
-    for system, table in systems.items():
-        for workload, case in cases.items():
-            if workload not in table or table[workload][1] is None:
-                continue
-            prepare, fn = table[workload]
-            case = copy.deepcopy(case)  # (some update their arguments in place)
-            prepared = prepare(case) if prepare else case
-            started = time.perf_counter()
-            try:
-                with tracejit.config.override(cache=False):
-                    result = fn(*prepared)
-            except Exception as e:  # a system that cannot run a workload: noted, not fatal
-                notes.append(f"{system} / {workload}: failed ({type(e).__name__}: "
-                             f"{str(e).splitlines()[0][:120] if str(e) else ''})")
-                continue
-            latency[system][workload] = time.perf_counter() - started
-            if not agree(result, reference[workload]):
-                disagrees[system].append(workload)
-                difference = describe_difference(result, reference[workload])
-                notes.append(f"{system} / {workload}: {difference} (not timed, not in the "
-                             "ratios)")
-                continue
-            if not args.quick:
-                times[system][workload] = median_seconds(fn, *prepared, repeat=5, min_time=0.5)
+    numpy_fns = dict(SYSTEMS)["NumPy"]()
+    reference = {k: numpy_fns[k][1](*v) for k, v in cases.items()}
+    systems: dict = {}
+    times: dict = {}
+    latency: dict = {}
+    disagrees: dict = {}
+    # Each system is imported just before it runs, in SYSTEMS order (tracejit, NumPy and the
+    # hand-written Numba first): with PyTorch and PyTensor imported, the Numba-compiled kernels
+    # measured after them ran up to 7x slower (tracejit's and the hand-written alike; a GELU
+    # over 10M float32 6.7 -> 40-48 ms), which would have measured the imports, not the kernels.
+    for name, make in SYSTEMS:
+        try:
+            made = make()
+        except ImportError as e:
+            notes.append(f"{name}: not installed ({e.name}; pip install -e \".[bench]\")")
+            continue
+        for system, table in (made if name == "PyTorch" else {name: made}).items():
+            systems[system] = table
+            times[system], latency[system], disagrees[system] = {}, {}, []
+            _measure(system, table, cases, reference, times, latency, disagrees, notes,
+                     args.quick)
     text = report(systems, cases, times, latency, disagrees, notes, args.quick)
     print(text)
     if args.markdown:
@@ -367,6 +347,34 @@ def run(args) -> dict:
     return {"systems": list(systems), "disagreements": disagrees.get("tracejit", []),
             "peer_disagreements": {s: w for s, w in disagrees.items() if s != "tracejit" and w},
             "times": times, "latency": latency, "notes": notes}
+
+
+def _measure(system, table, cases, reference, times, latency, disagrees, notes, quick):
+    """Run every workload ``system`` has: its first call (timed: compile latency), checked
+    against NumPy's result, then its median warm time unless it disagrees."""
+    for workload, case in cases.items():
+        if workload not in table or table[workload][1] is None:
+            continue
+        prepare, fn = table[workload]
+        case = copy.deepcopy(case)  # (some update their arguments in place)
+        prepared = prepare(case) if prepare else case
+        started = time.perf_counter()
+        try:
+            with tracejit.config.override(cache=False):
+                result = fn(*prepared)
+        except Exception as e:  # a system that cannot run a workload: noted, not fatal
+            notes.append(f"{system} / {workload}: failed ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0][:120] if str(e) else ''})")
+            continue
+        latency[system][workload] = time.perf_counter() - started
+        if not agree(result, reference[workload]):
+            disagrees[system].append(workload)
+            difference = describe_difference(result, reference[workload])
+            notes.append(f"{system} / {workload}: {difference} (not timed, not in the "
+                         "ratios)")
+            continue
+        if not quick:
+            times[system][workload] = median_seconds(fn, *prepared, repeat=5, min_time=0.5)
 
 
 def describe_difference(got, expected) -> str:

@@ -123,6 +123,9 @@ def plan(graph: Graph, fused: Graph) -> Plan:
 
 
 def _workers() -> int:
+    import sys
+    if getattr(sys, "frozen", False):  # (a bundled app: sys.executable is not Python)
+        return 0
     n = config.get("compile_workers")
     if n < 0:
         n = max(1, min(4, (os.cpu_count() or 2) - 1))
