@@ -82,23 +82,20 @@ def _load(kind: str, text: str, options: dict, memo: dict):
             module.__file__ = path or f"<tracejit {name}>"
             sys.modules[module.__name__] = module
             exec(compile(text, module.__file__, "exec"), module.__dict__)
-            fn = cache.jit(getattr(module, kind), cached=path is not None and _cacheable(kind),
-                           **options)
+            cached = path is not None and _cacheable(kind)
+            fn = cache.jit(getattr(module, kind), cached=cached, **options)
             fn.tracejit_name = name
+            fn.tracejit_cached = cached  # (its machine code can reach another process)
             memo[name] = fn
         return fn
 
 
 def kernel_build(source: codegen.KernelSource, reduce: bool, parallel: bool) -> tuple:
-    """(module text, Numba options) of one kernel: what ``compiled_kernel`` loads, and what a
-    compile worker (``compile_worker.py``) is sent to build the same module."""
+    """(module text, Numba options) of one kernel: what this process loads (``_load``), and
+    what a compile worker (``compile_worker.py``) is sent to build the same module."""
     options = {"error_model": "numpy", "nogil": True, "parallel": parallel,
                "fastmath": {"reassoc", "contract"} if reduce else {"contract"}}
     return _KERNEL_HEADER + source.text, options
-
-
-def compiled_kernel(source: codegen.KernelSource, reduce: bool, parallel: bool):
-    return _load("kernel", *kernel_build(source, reduce, parallel), _kernel_cache)
 
 
 _ENTRY_OPTIONS = {"error_model": "numpy"}
@@ -288,8 +285,9 @@ def _emit(w: _EntryWriter, eqn, threshold: int):
                 inplace[k] = next(p for p, a in enumerate(eqn.inputs) if a is donor)
         source = codegen.kernel_source("kernel", body, kind, parallel, _vector_math_overrides(),
                                        inplace)
-        w.kernels.append(compiled_kernel(source, kind != "elementwise", source.parallel))
-        w.kernel_builds.append(kernel_build(source, kind != "elementwise", source.parallel))
+        text, options = kernel_build(source, kind != "elementwise", source.parallel)
+        w.kernels.append(_load("kernel", text, options, _kernel_cache))
+        w.kernel_builds.append((text, options))
         w.kernel_inplace.append(inplace)
         w.kernel_sources.append(source.text)
         w.kernel_eqns.append(eqn)
@@ -562,8 +560,7 @@ class CompiledGraph:
         """What a compile worker needs to build this graph's code for these inputs into the
         disk cache (``build_in_this_process``); None where the cache cannot carry it back
         (the cache off or unusable, NUMBA_OPT=0, float16 graphs run on the interpreter)."""
-        if self.note is not None or not _cacheable("entry") or \
-                not str(getattr(_entry_module_file(self._entry), "__file__", "")).endswith(".py"):
+        if self.note is not None or not self._entry.tracejit_cached:
             return None
         return {"cache_dir": str(cache.directory()), "kernels": self._kernel_builds,
                 "entry": self._entry_module, "signature": self.signature(args)}
@@ -572,7 +569,7 @@ class CompiledGraph:
         """Compile the entry for these inputs (or load it from the disk cache), timed in
         ``timings``; calls then run the compiled code. ``timing`` names the time (default:
         numba, load or reuse, by what happened)."""
-        if self.note is not None or self._run != self._first_call:
+        if self.ready:
             return
         signature = self.signature(args)
         loaded_before = sum(self._entry.stats.cache_hits.values())
@@ -592,7 +589,7 @@ class CompiledGraph:
     def in_memory(self, args) -> bool:
         """Whether this process holds compiled code for these inputs (an earlier signature's
         entry with the same source and argument types: a new shape); it is then made ready."""
-        if self.note is not None or self._run != self._first_call:
+        if self.ready:
             return True
         if self.signature(args) not in self._entry.overloads:
             return False
@@ -602,7 +599,7 @@ class CompiledGraph:
     def load_if_cached(self, args) -> bool:
         """Load the entry for these inputs from the disk cache if it is there (True), never
         compiling: a tiered signature whose code another process built needs no worker."""
-        if self.note is not None or self._run != self._first_call:
+        if self.ready:
             return True
         started = time.perf_counter()
         if not _load_cached(self._entry, self.signature(args)):
@@ -653,7 +650,8 @@ class CompiledGraph:
 
     @property
     def ready(self) -> bool:
-        """Whether calls run compiled code (no compile left to do at the next call)."""
+        """Whether calls run compiled code, or the interpreter for float16 graphs (no compile
+        left to do at the next call)."""
         return self._run != self._first_call
 
     def _compile_error(self, error: Exception) -> CompileError:
@@ -760,10 +758,6 @@ class CompiledGraph:
                          time.perf_counter() - started)
             return outs
         return self._call(args, self._python_entry)
-
-
-def _entry_module_file(dispatcher):
-    return sys.modules.get(dispatcher.py_func.__module__)
 
 
 def compile_graph(graph: Graph, donate=frozenset()) -> CompiledGraph:
