@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib.metadata
+import math
 import os
 import platform
 import sys
@@ -219,7 +220,7 @@ def pytensor_system():
         qkv = h @ p["w_qkv"]
         q, k, v = (qkv[..., i * d:(i + 1) * d].reshape((batch, seq, HEADS, hd))
                    .transpose((0, 2, 1, 3)) for i in range(3))
-        scores = q @ k.transpose((0, 1, 3, 2)) / np.sqrt(hd)
+        scores = q @ k.transpose((0, 1, 3, 2)) / math.sqrt(hd)  # (float32, as in the example)
         scores = pt.where(np.tril(np.ones((seq, seq), dtype=bool)), scores, -1e9)
         att = pt.exp(scores - scores.max(axis=-1, keepdims=True))
         att = att / att.sum(axis=-1, keepdims=True)

@@ -253,17 +253,47 @@ def jax_workloads():
             "put": jax.device_put}
 
 
+ROWS = []  # every _row, for --markdown
+
+
 def _row(name, t_jit, t_np, t_nb, t_jax, note=""):
+    ROWS.append((name, t_jit, t_np, t_nb, t_jax, note))
     cell = lambda t: f"{t * 1e3:9.2f}ms" if t else f"{'-':>11}"  # noqa: E731
     ratio = lambda t: f"{t_jit / t:9.2f}" if t else f"{'-':>9}"  # noqa: E731
     print(f"{name:28} {cell(t_jit)} {cell(t_np)} {cell(t_nb)} {cell(t_jax)} "
           f"{ratio(t_np)} {ratio(t_nb)} {ratio(t_jax)}  {note}")
 
 
+def _markdown(one_thread: bool) -> str:
+    """The rows as the table docs/benchmarks.md holds, headed by the date, the commit and the
+    threads (the tables there are written by this, never by hand)."""
+    import datetime
+    import subprocess
+    here = os.path.dirname(os.path.abspath(__file__))
+    commit = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    lines = [f"`python benchmarks/fused_workloads.py{' --one-thread' if one_thread else ''}"
+             f" --markdown`, {datetime.date.today()}, commit {commit}"
+             f"{' (with uncommitted changes)' if dirty else ''}, "
+             f"{'one thread' if one_thread else f'{os.cpu_count()} cores'}; medians:", "",
+             "| workload | tracejit | NumPy | Numba (by hand) | JAX | / NumPy | / Numba | / JAX |"
+             " note |", "|---|---|---|---|---|---|---|---|---|"]
+    ms = lambda t: f"{t * 1e3:.2f} ms" if t else ""  # noqa: E731
+    for name, t_jit, t_np, t_nb, t_jax, note in ROWS:
+        ratio = lambda t: f"{t_jit / t:.2f}" if t else ""  # noqa: E731
+        lines.append(f"| {name} | {ms(t_jit)} | {ms(t_np)} | {ms(t_nb)} | {ms(t_jax)} | "
+                     f"{ratio(t_np)} | {ratio(t_nb)} | {ratio(t_jax)} | {note} |")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
     parser.add_argument("--one-thread", action="store_true", help="every library on one core")
+    parser.add_argument("--markdown", action="store_true",
+                        help="also print the table for docs/benchmarks.md")
     args = parser.parse_args()
     n = 10_000 if args.quick else 10_000_000
     side = 64 if args.quick else 4096
@@ -343,6 +373,8 @@ def main():
     t_jax = median_seconds(jx["plus"], tiny, min_time=0.5) if jx else None
     print(f"{'per-call overhead (4 elems)':28} {t_jit * 1e6:9.2f}us {t_np * 1e6:9.2f}us "
           f"{'':>11} " + (f"{t_jax * 1e6:9.2f}us" if t_jax else ""))
+    if args.markdown:
+        print("\n" + _markdown(args.one_thread))
 
 
 if __name__ == "__main__":

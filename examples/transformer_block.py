@@ -11,6 +11,7 @@ central finite differences of the NumPy reference.
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import numpy as np
@@ -38,7 +39,9 @@ def block(xp, p, x, heads):
     q, k, v = qkv[..., :d], qkv[..., d:2 * d], qkv[..., 2 * d:]
     split = lambda t: t.reshape((batch, seq, heads, hd)).transpose((0, 2, 1, 3))  # noqa: E731
     q, k, v = split(q), split(k), split(v)  # (batch, heads, seq, hd)
-    scores = q @ k.transpose((0, 1, 3, 2)) / np.sqrt(hd)
+    # A Python float scale: NumPy's float64 scalar (np.sqrt) would promote float32 scores to
+    # float64 (NEP 50), and with them the rest of the block, as NumPy itself does.
+    scores = q @ k.transpose((0, 1, 3, 2)) / math.sqrt(hd)
     causal = np.tril(np.ones((seq, seq), dtype=bool))
     scores = xp.where(causal, scores, -1e9)
     scores = scores - scores.max(axis=-1, keepdims=True)

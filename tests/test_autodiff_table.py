@@ -13,6 +13,8 @@ import tracejit.numpy as tnp
 from test_numpy_reductions import REDUCTIONS
 from test_numpy_shapes import EINSUM_CASES, INDEX_CASES, JOIN_CASES, NORM_CASES, SHAPE_CASES
 from test_numpy_table import BINARY, UNARY, make
+from test_einsum_forms import EINSUM_LIST_CASES
+from test_numpy_sorting import SORT_GRAD_CASES
 
 NOT_DIFFERENTIABLE = {
     "sign", "floor", "ceil", "trunc", "rint", "round", "around", "isnan", "isfinite", "isinf",
@@ -117,12 +119,38 @@ def test_einsum_gradients(spec, shapes, rng):
     tracejit.check_grads(lambda *xs: tnp.einsum(spec, *xs), arrays, order=2)
 
 
+@pytest.mark.parametrize("name,fn,shapes", EINSUM_LIST_CASES,
+                         ids=[c[0] for c in EINSUM_LIST_CASES])
+def test_einsum_operand_list_gradients(name, fn, shapes, rng):
+    tracejit.check_grads(fn, tuple(rng.normal(size=s) for s in shapes), order=2)
+
+
+@pytest.mark.parametrize("name,fn", SORT_GRAD_CASES, ids=[c[0] for c in SORT_GRAD_CASES])
+def test_sort_and_partition_gradients(name, fn, rng):
+    """The derivative of sorting is the gather of the sorting permutation (distinct values:
+    finite differences never cross a tie)."""
+    for shape in [(6,), (3, 6), (2, 3, 6)] if name != "partition" else [(4, 6)]:
+        tracejit.check_grads(fn, (rng.normal(size=shape),), order=2, modes=("rev", "fwd"))
+    tracejit.check_grads(fn, (rng.normal(size=(5, 6)).astype(np.float32),), order=1)
+
+
 @pytest.mark.parametrize("shape,kwargs", NORM_CASES, ids=[str(c[1]) for c in NORM_CASES])
 def test_norm_gradients(shape, kwargs, rng):
     if kwargs.get("ord") == 0:
         return  # counts non-zeros: piecewise constant
     x = rng.uniform(0.5, 2.0, shape) * rng.choice([-1, 1], shape)
     tracejit.check_grads(lambda x: tnp.linalg.norm(x, **kwargs), (x,), order=2)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"axis": 1}, {"ord": "fro"}])
+def test_two_norms_at_the_origin_have_zero_derivatives(kwargs):
+    """The one-sided convention of std at zero spread (docs/autodiff.md), for the 2-norms:
+    0 in both modes, not NaN (sqrt's inf times the sum of squares' zero derivative)."""
+    x = np.zeros((2, 3))
+    g = tracejit.grad(lambda x: tnp.linalg.norm(x, **kwargs).sum())(x)
+    _, tangent = tracejit.jvp(lambda x: tnp.linalg.norm(x, **kwargs), (x,), (np.ones_like(x),))
+    assert np.array_equal(g, np.zeros_like(x)) and not np.isnan(tangent).any()
+    assert np.array_equal(np.asarray(tangent), np.zeros_like(np.asarray(tangent)))
 
 
 GOOD_INDEX_CASES = [c for i, c in enumerate(INDEX_CASES) if i not in (28, 29, 30, 31, 32)]

@@ -123,6 +123,29 @@ def test_indexing_scans_and_matmuls(rng):
     np.testing.assert_allclose(grad(x, i), expected, rtol=1e-6)
 
 
+def test_sorting(rng):
+    """argsort's merge sort (one thread per row): ties, NaNs, both zeros, odd and power-of-two
+    row lengths, every dtype kind; sort's gradient is a scatter of the permutation."""
+    from test_numpy_sorting import sorts, tied_input
+    for dtype, shape in [(np.float32, (3, 7)), (np.float64, (2, 8)), (np.int64, (4, 5)),
+                         (np.bool_, (3, 6)), (np.float32, "view"), (np.float32, (2, 0))]:
+        assert_matches_numpy(sorts, tied_input(rng, shape, dtype), backend=CUDA)
+    x = rng.normal(size=(3, 5))
+    assert_matches_numpy(lambda x: (tnp.partition(x, 2)[:, 2], tnp.sort(x, axis=None)), x,
+                         backend=CUDA)
+    loss = tracejit.grad(lambda x: (tnp.sort(x, axis=0) ** 2 * tnp.arange(3.0)[:, None]).sum())
+    np.testing.assert_allclose(tracejit.compile(loss, device="cuda")(x), loss(x), rtol=1e-12)
+
+
+def test_shape_and_selection_functions(rng):
+    """The shape, difference and selection functions of tracejit.numpy (rolls, rotations,
+    pads, takes, sized nonzero and unique, diff, gradient, cross, select): the compiled
+    backends' representative program, on the device."""
+    from test_numpy_shapes_more import _compiled_program
+    for dtype in (np.float32, np.bool_):
+        assert_matches_numpy(_compiled_program, make(rng, (3, 4), dtype, "small"), backend=CUDA)
+
+
 # --- fused programs: values and launches -------------------------------------------------------
 def launches(compiled, *args):
     """Kernel launches of one call (the driver counts them)."""

@@ -164,7 +164,7 @@ def test_registry_is_complete():
             if not hasattr(prim, slot):
                 missing.append(f"{name}: {slot} slot")
     assert not missing, "primitives with missing rules:\n" + "\n".join(missing)
-    assert 40 <= len(REGISTRY) <= 70, sorted(REGISTRY)
+    assert 40 <= len(REGISTRY) <= 90, sorted(REGISTRY)  # (a guard against runaway growth)
 
 
 @pytest.mark.parametrize("name", sorted(n for n, p in REGISTRY.items() if p.kind == "elementwise"))

@@ -22,6 +22,10 @@ CASES = [
     ("argmax", lambda x: x.argmax(), None),
     ("argmax", lambda x: x.argmax(axis=1, keepdims=True), None),
     ("argmin", lambda x: x.argmin(0), None),
+    ("argsort", lambda x: x.argsort(kind="stable"), None),
+    ("argsort", lambda x: x.argsort(axis=0, stable=True), None),
+    # (which of equal values lands where is NumPy's choice: compare the kth values)
+    ("argpartition", lambda x: x[tnp.arange(3)[:, None], x.argpartition(2)][:, 2], None),
     ("astype", lambda x: x.astype(np.float32), None),
     ("astype", lambda x: x.astype("int8", "C", casting="unsafe"), None),
     ("clip", lambda x: x.clip(-1, 1), None), ("clip", lambda x: x.clip(min=0), None),
@@ -54,6 +58,7 @@ CASES = [
     ("std", lambda x: x.std(), None), ("std", lambda x: x.std(axis=0, ddof=1), None),
     ("sum", lambda x: x.sum(), None), ("sum", lambda x: x.sum(1, np.float64, keepdims=True), None),
     ("swapaxes", lambda x: x.swapaxes(0, 1), None),
+    ("take", lambda x: x.take([2, 0, 2], axis=1), None), ("take", lambda x: x.take(5), None),
     ("T", lambda x: x.T, None),
     ("trace", lambda x: x.trace(), None), ("trace", lambda x: x.trace(offset=1), None),
     ("transpose", lambda x: x.transpose(), None), ("transpose", lambda x: x.transpose(1, 0), None),
@@ -141,7 +146,7 @@ def test_in_place_methods_say_arrays_are_immutable():
 
 def test_refused_under_grad_without_compile():
     with pytest.raises(NotImplementedError) as info:
-        tracejit.grad(lambda x: x.argsort().sum())(np.ones(3))  # MARK-grad
+        tracejit.grad(lambda x: x.choose([x, x]).sum())(np.ones(3))  # MARK-grad
     assert f"{HERE}:{line_of('MARK-grad')}" in str(info.value)
 
 

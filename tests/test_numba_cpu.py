@@ -198,3 +198,42 @@ def test_per_row_operands_are_loaded_once_per_row(rng):
     assert "    v3 = in2[0, 0]\n    for i0 in range(n0):\n        v1 = in1[i0, 0]\n" \
            "        for i1 in range(n1):" in source
     assert_same(f(a, b, c), a * b + c)
+
+
+def _dense(x, w):
+    return tnp.tanh(x @ w)
+
+
+PRODUCTS = {
+    # a dense layer on (batch, seq, d) activations, its value and gradients
+    "dense": (tracejit.value_and_grad(lambda x, w: (_dense(x, w) ** 2).sum(), argnums=(0, 1)),
+              lambda r, dt: (r.normal(size=(2, 3, 4)).astype(dt), r.normal(size=(4, 5)).astype(dt))),
+    # attention scores and their gradient: batched products of transposed stacks
+    "heads": (tracejit.value_and_grad(
+        lambda q, k: (tnp.tanh(q @ tnp.swapaxes(k, -1, -2)) * q.sum()).sum(), argnums=(0, 1)),
+              lambda r, dt: (r.normal(size=(2, 3, 4, 5)).astype(dt),
+                             r.normal(size=(2, 3, 6, 5)).astype(dt))),
+    # size-1 rows and columns (BLAS's leading dimensions at their edges)
+    "ones": (tracejit.value_and_grad(lambda x, w: ((x @ w) ** 2).sum(), argnums=(0, 1)),
+             lambda r, dt: (r.normal(size=(1, 1, 3)).astype(dt), r.normal(size=(3, 1)).astype(dt))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PRODUCTS))
+def test_products_read_their_operands_in_place(name, rng):
+    """Stacked and transposed operands of matrix products reach BLAS as views: no broadcast
+    copy of a weight per batch entry, no transposed copy (gradients), values as the
+    interpreter's."""
+    fn, make = PRODUCTS[name]
+    for dt in (np.float32, np.float64):
+        args = make(rng, dt)
+        f = tracejit.compile(fn, tiered=False)
+        value, grads = f(*args)
+        expected_value, expected_grads = tracejit.compile(fn, backend="interpreter")(*args)
+        tol = 1e-5 if dt == np.float32 else 1e-12
+        np.testing.assert_allclose(value, expected_value, rtol=tol, atol=tol)
+        for g, e in zip(grads, expected_grads):
+            assert g.dtype == e.dtype == dt and g.shape == e.shape
+            np.testing.assert_allclose(g, e, rtol=tol, atol=tol)
+        entry = f.lower(*args).kernel_source().split("\n\n")[0]
+        assert "broadcast_to" not in entry and ".copy()" not in entry

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -169,6 +170,20 @@ def test_a_failed_background_compile_keeps_the_interpreter_and_warns_once(x, mon
         np.testing.assert_allclose(f(x), gelu_numpy(x), rtol=1e-5, atol=1e-6)
     assert not f.ready(x)
     assert "failed" in entry_run(f).tier
+
+
+def test_background_builds_restore_the_switch_interval(x):
+    """While a build runs in the background the thread switch interval is short (tiers.py,
+    _responsive), and Python's own is back once it is done."""
+    before = sys.getswitchinterval()
+    f = tracejit.compile(lambda a: tnp.cos(a) * 3.0, tiered=True)
+    g = tracejit.compile(lambda a: tnp.sin(a) - 2.0, tiered=True)
+    f(x), g(x)  # (two builds at once)
+    assert f.wait(x, timeout=120) and g.wait(x, timeout=120)
+    deadline = time.time() + 10
+    while sys.getswitchinterval() != before and time.time() < deadline:
+        time.sleep(0.01)  # (the build threads finish just after marking the code ready)
+    assert sys.getswitchinterval() == before
 
 
 def test_threads_calling_during_the_switch(x):
@@ -336,6 +351,56 @@ def test_the_entry_run_as_python_matches_the_compiled_entry(name):
     for a, b in zip(tracejit.pytree.flatten(outs)[0], tracejit.pytree.flatten(expected)[0]):
         assert a.dtype == b.dtype and a.shape == b.shape
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def _glue_case(name):
+    from tracejit.backends import glue
+    fn, make = GLUE_PROGRAMS[name]
+    args = make(np.random.default_rng(3))
+    f = tracejit.compile(fn, tiered=False)
+    expected = tracejit.pytree.flatten(f(*args))[0]
+    compiled = entry_run(f)
+    leaves = tracejit.pytree.flatten((tuple(args), {}))[0]
+    out_tree = next(iter(f._entries.values())).out_tree
+    return compiled, leaves, glue.kernel_signatures(compiled, leaves), out_tree, expected
+
+
+def test_kernels_join_the_python_entry_one_by_one():
+    """The middle tier starts with every kernel on the interpreter; each compiled kernel
+    replaces its stand-in as it arrives, and every mixture gives the compiled entry's results."""
+    compiled, leaves, signatures, out_tree, expected = _glue_case("mlp_grad")
+    groups = compiled.kernel_groups(signatures)
+    served = sorted(k for kernels, _ in groups for k in kernels)
+    assert served == [k for k, sigs in enumerate(signatures) if sigs]
+    assert len(groups) == len({compiled._kernels[k].tracejit_name for k in served})
+    for kernels, task in groups:  # one module each, built for every signature it is called with
+        assert len(task["kernels"]) == 1
+        assert {sig for _, sig in task["compile"]} == set().union(*(signatures[k]
+                                                                    for k in kernels))
+    run, install = compiled.progressive_glue()
+    steps = [[]] + [kernels for kernels, _ in groups]
+    for kernels in steps:
+        for k in kernels:
+            install(k)
+        outs = tracejit.pytree.flatten(tracejit.pytree.unflatten(out_tree, run(leaves)))[0]
+        for a, b in zip(outs, expected):
+            assert a.dtype == b.dtype and a.shape == b.shape
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_kernels_that_save_the_most_run_time_are_built_first():
+    def two_kernels(big, small):
+        return tnp.exp(big) * 2.0, (small + 1.0).sum()
+
+    f = tracejit.compile(two_kernels, tiered=False)
+    args = (np.ones(100_000, np.float32), np.ones(3, np.float32))
+    f(*args)
+    compiled = entry_run(f)
+    from tracejit.backends import glue
+    signatures = glue.kernel_signatures(compiled, list(args))
+    (first, _), (second, _) = compiled.kernel_groups(signatures)
+    sizes = [compiled._kernel_eqns[k].inputs[0].ttype.size for k in first + second]
+    assert sizes == [100_000, 3]
 
 
 KILLED_SCRIPT = textwrap.dedent('''

@@ -16,7 +16,8 @@ from .api import Compiled, Lowered, compile, make_ir
 from .cache import clear_cache
 from .control_flow import cond, fori_loop, scan, while_loop
 from .profiler import profile
-from .errors import CompileError, DeviceError, IRVerificationError, TracerConversionError
+from .errors import (CompileError, DeviceError, IRVerificationError, TracerConversionError,
+                     ValueDependentShapeError)
 from .ir import Graph, TensorType, verify
 from .tracing import UnexpectedTracerError
 from .transforms.autodiff import (custom_vjp, grad, hessian, jacfwd, jacrev, jvp, stop_gradient,
@@ -34,8 +35,8 @@ def device_put(x):
 
 __version__ = "0.1.0"
 
-__all__ = ["CompileError", "Compiled", "DeviceError", "Graph", "IRVerificationError", "Lowered", "TensorType",
-           "TracerConversionError", "UnexpectedTracerError", "check_grads", "clear_cache",
-           "compile", "cond", "config", "custom_vjp", "device_put", "fori_loop", "grad", "hessian", "jacfwd",
+__all__ = ["CompileError", "Compiled", "DeviceError", "Graph", "IRVerificationError", "Lowered",
+           "TensorType", "TracerConversionError", "UnexpectedTracerError",
+           "ValueDependentShapeError", "check_grads", "clear_cache", "compile", "cond", "config", "custom_vjp", "device_put", "fori_loop", "grad", "hessian", "jacfwd",
            "jacrev", "jvp", "make_ir", "profile", "scan", "stop_gradient", "tree_util",
            "value_and_grad", "verify", "vjp", "while_loop"]

@@ -280,6 +280,8 @@ def _sealed_cache_class():
         def load_overload(self, sig, target_context):
             if str(self._root) in _unusable:
                 return None
+            if not os.path.exists(self._cache_file._index_path):
+                return None  # (nothing cached: Numba's set-up, refresh(), not paid for that)
             try:
                 return super().load_overload(sig, target_context)
             except CorruptCacheFile as e:

@@ -94,6 +94,12 @@ class TracerConversionError(TypeError):
     """
 
 
+class ValueDependentShapeError(NotImplementedError):
+    """The shape of a result would depend on array values (``x[mask]``, ``nonzero``, ``unique``
+    on traced arrays): compiled graphs have static shapes, fixed while tracing. The message
+    says what to use instead (``where``, or a static ``size=``)."""
+
+
 class CompileError(RuntimeError):
     """Numba could not compile generated code. The message names the kernel, the primitives
     fused into it and the user's lines they came from; Numba's own message follows it."""

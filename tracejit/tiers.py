@@ -2,10 +2,12 @@
 code is built in the background; calls switch to the compiled code the moment it is ready.
 
     call 1 ─ trace, passes ─ interpreter (tier 0) ─ result          (milliseconds)
-                                  └─ background: generate the code, build it in a compile worker
+                                  └─ background: generate the code, build it in compile workers
                                      into the disk cache, load it here ─ switch
     calls 2..k ─ interpreter (tier 0)
-    calls k+1.. ─ compiled code (what ``tiered=False`` runs from the first call)
+    calls k+1..m ─ the entry as Python, each kernel compiled once a worker has built it and on
+                   the interpreter until then (the middle tier, ``backends/glue.py``)
+    calls m+1.. ─ compiled code (what ``tiered=False`` runs from the first call)
 
 The build runs in a compile worker process (``backends/compile_worker.py``), so Numba's typing
 and LLVM neither block the calling thread nor hold its GIL; this process then only loads the
@@ -24,7 +26,9 @@ survive ``fork``).
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import threading
 import time
 import warnings
@@ -46,6 +50,7 @@ _PER_FLOP = 1 / 20e9
 _COMPILE_PER_KERNEL = 0.25
 _COMPILE_PER_EQUATION = 0.01
 _COMPILE_START = 0.5
+_SWITCH_INTERVAL = 0.0005  # seconds, while background builds run (_responsive)
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,42 @@ def _workers() -> int:
     return n
 
 
+_switching = threading.Lock()
+_builds = [0, None]  # background builds running, and the switch interval before the first
+
+
+@contextlib.contextmanager
+def _responsive():
+    """While background builds run, the interpreter's thread switch interval is 0.5 ms, not
+    Python's 5 ms: a build thread here (generating code, importing Numba, loading machine
+    code: much of it file reads, each giving up the GIL) otherwise waits up to 5 ms to get the
+    GIL back after each read from a thread that keeps calling, which made its few hundred
+    milliseconds of work take seconds. Restored after the last build, unless changed since."""
+    with _switching:
+        _builds[0] += 1
+        if _builds[0] == 1:
+            _builds[1] = sys.getswitchinterval()
+            sys.setswitchinterval(min(_builds[1], _SWITCH_INTERVAL))
+    try:
+        yield
+    finally:
+        with _switching:
+            _builds[0] -= 1
+            if _builds[0] == 0 and sys.getswitchinterval() == min(_builds[1],
+                                                                   _SWITCH_INTERVAL):
+                sys.setswitchinterval(_builds[1])
+
+
+def _start_workers() -> None:
+    """Start the compile workers if they are not running (a worker imports Numba as it
+    starts: about half a second, spent while this process traces, interprets and generates
+    the code)."""
+    workers = _workers()
+    if workers > 0:
+        from .backends import compile_worker
+        compile_worker.pool(workers).start()
+
+
 class TieredRun:
     """A signature's ``run``: the interpreter until the compiled code (built by ``build()``,
     a ``CompiledGraph``) is in place, then the compiled code. ``on_ready(compiled)`` is told
@@ -148,6 +189,7 @@ class TieredRun:
         self._compiled = compiled  # the CompiledGraph, once generated (before it is ready)
         self._ready = None  # the CompiledGraph, once it runs compiled code
         self._glue = None  # run(args): the entry as Python around compiled kernels, meanwhile
+        self.kernels_built = (0, 0)  # (kernels compiled and in use by _glue, kernels)
         self._error: Exception | None = None
         self._warned = False
         self._started_in = None  # the pid whose thread builds (a forked child starts again)
@@ -170,6 +212,8 @@ class TieredRun:
         if self._error is not None:
             return self._interpret(args)
         started = time.perf_counter()
+        if self._started_in != os.getpid():
+            _start_workers()  # (they import Numba while this call runs on the interpreter)
         outs = self._interpret(args)
         if self._started_in != os.getpid():
             if self._first is None:
@@ -184,7 +228,9 @@ class TieredRun:
         if self._ready is not None:
             return "compiled"
         if self._glue is not None:
-            return "compiled kernels (the entry as Python" + \
+            built, total = self.kernels_built
+            return f"compiled kernels ({built} of {total}, the others on the interpreter; " \
+                "the entry as Python" + \
                 (": its compile failed)" if self._error is not None else " while it compiles)")
         if self._error is not None:
             return "interpreter (the background compile failed)"
@@ -225,10 +271,7 @@ class TieredRun:
             self._started_in = os.getpid()
             self._lock = threading.Lock()  # (a fork may have copied it held)
             self._done = threading.Event()
-        workers = _workers()
-        if workers > 0:  # a worker imports Numba while this process generates the code
-            from .backends import compile_worker
-            compile_worker.pool(workers).start()
+        _start_workers()
         thread = threading.Thread(target=self._background, args=(list(args),),
                                   name=f"tracejit compile {self.name}", daemon=True)
         thread.start()
@@ -236,9 +279,10 @@ class TieredRun:
     def _background(self, args) -> None:
         started = time.perf_counter()
         try:
-            compiled = self.compiled
-            self.timings.update(compiled.timings)  # codegen
-            self._build_compiled(compiled, args)
+            with _responsive():
+                compiled = self.compiled
+                self.timings.update(compiled.timings)  # codegen
+                self._build_compiled(compiled, args)
             self.timings.update(compiled.timings)
             self.timings["ready_after"] = time.perf_counter() - (self._first or started)
             self._ready = compiled
@@ -309,39 +353,61 @@ class TieredRun:
                     f"{compiled.timings['switch'] * 1e3:.0f} ms")
 
     def _middle_tier(self, compiled, args, pool, workers: int) -> None:
-        """Kernels built by the workers in parallel, then calls run the entry as Python
-        around them (``backends/glue.py``) until the compiled entry is ready. Skipped (calls
-        stay on the interpreter) when a kernel fails to build or load: the entry's build
-        then says why in full."""
-        from .backends import glue
+        """Kernels built by the workers, one at a time each, those that save the most run time
+        per compile second first; from the first one built, calls run the entry as Python
+        (``backends/glue.py``) with every kernel built so far compiled and the others on the
+        interpreter, until the compiled entry is ready. A kernel that fails to build or load
+        stays on the interpreter (the entry's build then says why in full)."""
+        from .backends import glue, numba_cpu
         started = time.perf_counter()
+        # (Numba's set-up for loading code, here while a worker builds the first kernel)
+        threading.Thread(target=numba_cpu.prepare_loading, daemon=True).start()
         signatures = glue.kernel_signatures(compiled, args)
-        tasks = compiled.kernel_tasks(signatures, workers)
-        answers = [None] * len(tasks)
+        pending = compiled.kernel_groups(signatures)
+        run, install = compiled.progressive_glue()
+        lock = threading.Lock()
+        built, failed, seconds = [], [], []
 
-        def build(k):
-            try:
-                answers[k] = pool.build(tasks[k])
-            except Exception as e:  # (a death: the entry's build finds it again)
-                answers[k] = {"ok": False, "error": str(e)}
+        def build() -> None:
+            while True:
+                with lock:
+                    if not pending:
+                        return
+                    kernels, task = pending.pop(0)
+                try:
+                    answer = pool.build(task)
+                except Exception as e:  # (a death: the entry's build finds it again)
+                    answer = {"ok": False, "error": str(e)}
+                ok = answer["ok"] and compiled.load_kernels(kernels, signatures)
+                with lock:
+                    if not ok:
+                        failed.append(answer.get("error", "not found in the disk cache"))
+                        continue
+                    seconds.append(answer["seconds"])
+                    for k in kernels:
+                        install(k)
+                    built.append(kernels)
+                    self.kernels_built = (sum(map(len, built)), len(compiled.kernel_sources))
+                    if self._glue is None:
+                        self.timings["glue_after"] = time.perf_counter() - (self._first or
+                                                                            started)
+                        self._glue = run
 
-        threads = [threading.Thread(target=build, args=(k,), daemon=True)
-                   for k in range(1, len(tasks))]
+        threads = [threading.Thread(target=build, daemon=True) for _ in range(workers - 1)]
         for t in threads:
             t.start()
-        if tasks:
-            build(0)
+        build()
         for t in threads:
             t.join()
-        if all(a and a["ok"] for a in answers) and compiled.load_kernels(signatures):
-            self._glue = compiled.glue()
-            self.timings["kernels"] = max((a["seconds"] for a in answers), default=0.0)
-            self.timings["glue_after"] = time.perf_counter() - (self._first or started)
-            if debug.level() >= 1:
-                debug.say(f"tracejit: {self.name}: {len(compiled.kernel_sources)} kernel(s) "
-                          f"built by {len(tasks)} compile worker(s) in "
-                          f"{self.timings['kernels']:.2f} s; calls run them, the entry as "
-                          "Python, until the compiled entry is ready")
+        self.timings["kernels"] = sum(seconds)
+        self.timings["kernels_after"] = time.perf_counter() - (self._first or started)
+        if debug.level() >= 1:
+            debug.say(f"tracejit: {self.name}: {sum(map(len, built))} of "
+                      f"{len(compiled.kernel_sources)} kernel(s) built by compile workers in "
+                      f"{self.timings['kernels']:.2f} s, each used by calls from the moment it "
+                      "was built (the entry run as Python)" +
+                      (f"; {len(failed)} failed and stay on the interpreter ({failed[0]})"
+                       if failed else ""))
 
     def _warn_once(self) -> None:
         if not self._warned:

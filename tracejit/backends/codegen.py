@@ -147,7 +147,7 @@ def _accumulator_dtype(prim_name, dtype) -> np.dtype:
 
 # Worth storing in a per-row buffer rather than recomputing in a later pass over the row.
 _EXPENSIVE = {"exp", "log", "log1p", "expm1", "tanh", "sin", "cos", "tan", "arctan", "atan2",
-              "pow"}
+              "pow", "arcsinh", "hypot"}
 
 
 def _buffered_values(body: Graph, stage, axes, row_ids) -> list:

@@ -167,6 +167,15 @@ def _close_all() -> None:
 atexit.register(_close_all)
 
 
+def _waiting(stream) -> bool:
+    """Whether a task is already waiting on ``stream`` (True where that cannot be known)."""
+    import select
+    try:
+        return bool(select.select([stream], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
 def _serve() -> None:
     """The worker's loop: tasks in on stdin, answers out on the original stdout (Python's
     ``sys.stdout`` goes to stderr, so nothing else can write into the answers)."""
@@ -177,6 +186,8 @@ def _serve() -> None:
     warnings.simplefilter("ignore")
     import numba  # noqa: F401  (start-up paid while the caller traces and runs tier 0)
     from tracejit.backends import numba_cpu
+    if not _waiting(tasks):  # (idle: Numba's set-up now, not in the first task)
+        numba_cpu.warm_up()
     while True:
         try:
             task = _receive(tasks)

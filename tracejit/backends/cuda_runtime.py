@@ -83,6 +83,54 @@ def _arg_extremum_rows(x, out, want_max):
         out[i] = where
 
 
+@cuda.jit(device=True, inline=True)
+def _sorts_before(a, b):
+    """NumPy's sort order: ascending, NaN after everything (a NaN is never before another)."""
+    return a < b or (b != b and a == a)
+
+
+# (Inline, like every device function here: one compiled on its own asks the driver for the
+# GPU's compute capability, which compiling ahead of time to PTX without a GPU cannot answer.)
+@cuda.jit(device=True, inline=True)
+def _merge_pass(x, i, src, dst, width):
+    """Row i: merge each pair of adjacent sorted runs of ``width`` indices from src into dst,
+    the left run's index first unless the right one's value sorts strictly before (stable)."""
+    n = x.shape[1]
+    for lo in range(0, n, 2 * width):
+        mid = min(lo + width, n)
+        hi = min(lo + 2 * width, n)
+        a = lo
+        b = mid
+        for k in range(lo, hi):
+            if b < hi and (a >= mid or _sorts_before(x[i, src[i, b]], x[i, src[i, a]])):
+                dst[i, k] = src[i, b]
+                b += 1
+            else:
+                dst[i, k] = src[i, a]
+                a += 1
+
+
+def _argsort_rows(x, out, work):
+    """The stable sorting permutation of each row (NaNs last), one thread per row: a bottom-up
+    merge sort of indices between ``out`` and ``work`` (int64, x's shape)."""
+    for i in range(cuda.grid(1), x.shape[0], cuda.gridsize(1)):
+        n = x.shape[1]
+        for j in range(n):
+            out[i, j] = j
+        width = 1
+        in_work = False
+        while width < n:
+            if in_work:
+                _merge_pass(x, i, work, out, width)
+            else:
+                _merge_pass(x, i, out, work, width)
+            in_work = not in_work
+            width *= 2
+        if in_work:
+            for j in range(n):
+                out[i, j] = work[i, j]
+
+
 def _linear_index(stack, dims, out, bad):
     """Row-major positions of k index arrays (rows of ``stack``); ``bad[0] = 1`` when one is
     out of bounds (the driver checks it and raises, naming the user's line)."""
@@ -114,7 +162,8 @@ def _scatter_add_rows(base2, lin, updates2):
 _PYTHON = {"gather_strided": _gather_strided, "place_strided": _place_strided, "fill": _fill,
            "iota": _iota, "cumsum_rows": _cumsum_rows, "cumprod_rows": _cumprod_rows,
            "arg_extremum_rows": _arg_extremum_rows, "linear_index": _linear_index,
-           "gather_rows": _gather_rows, "scatter_add_rows": _scatter_add_rows}
+           "gather_rows": _gather_rows, "scatter_add_rows": _scatter_add_rows,
+           "argsort_rows": _argsort_rows}
 
 
 @functools.lru_cache(maxsize=None)

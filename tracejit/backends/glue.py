@@ -3,9 +3,11 @@
 The compiled entry function is most of a cold compile (2-3 s of Numba typing and LLVM for an
 MLP gradient, against 0.1-0.7 s per kernel), and it can only be compiled after every kernel
 it calls. Its source is plain Python too, so while it compiles, calls run it as Python:
-the kernels are compiled (in parallel, by compile workers), the glue between them (views,
-allocations, BLAS products) is NumPy. Per call that costs a few microseconds per line of the
-entry; the compiled entry replaces it as soon as it is ready.
+the kernels are compiled (by compile workers, one at a time each), the glue between them
+(views, allocations, BLAS products) is NumPy. A kernel not built yet is evaluated by the
+interpreter in its place (``Interpreted``), so calls speed up kernel by kernel. Per call the
+glue costs a few microseconds per line of the entry; the compiled entry replaces it as soon as
+it is ready.
 
 The helpers the compiled entry calls (``numba_runtime``, ``blas``) are Numba functions that
 would compile again for every array type Python passes them; here they are NumPy functions of
@@ -34,6 +36,10 @@ def _arg_extremum_rows(x, out, want_max):
     out[:] = np.argmax(x, axis=1) if want_max else np.argmin(x, axis=1)
 
 
+def _argsort_rows(x, out):
+    out[:] = np.argsort(x, axis=1, kind="stable")
+
+
 def _linear_index(stack, dims, out):
     lin = np.zeros(stack.shape[1], np.int64)
     for k, n in enumerate(dims):
@@ -59,30 +65,32 @@ def _matmul(a, b, out):
 GLUE_RUNTIME = types.SimpleNamespace(
     cumsum_rows=_cumsum_rows, cumprod_rows=_cumprod_rows, arg_extremum_rows=_arg_extremum_rows,
     linear_index=_linear_index, gather_rows=_gather_rows, scatter_add_rows=_scatter_add_rows,
-    matmul_loops=_matmul)
+    matmul_loops=_matmul, argsort_rows=_argsort_rows)
 GLUE_BLAS = types.SimpleNamespace(
     readable=lambda x: x, gemm_f32=_matmul, gemm_f64=_matmul, gemm_batched_f32=_matmul,
     gemm_batched_f64=_matmul)
 
 
-def python_entry(source: str, kernels: list, name: str):
-    """The entry function defined by ``source``, as Python calling ``kernels`` (``_k0``...)."""
-    namespace = {"np": np, "_rt": GLUE_RUNTIME, "_blas": GLUE_BLAS}
+def python_entry(source: str, kernels: list, name: str, namespace: dict | None = None):
+    """The entry function defined by ``source``, as Python calling ``kernels`` (``_k0``...).
+    ``namespace`` (a new dict if None) becomes the function's globals: a kernel replaced
+    there (``namespace["_k3"] = compiled``) is what the next call of the function runs."""
+    namespace = {} if namespace is None else namespace
+    namespace.update({"np": np, "_rt": GLUE_RUNTIME, "_blas": GLUE_BLAS})
     namespace.update({f"_k{k}": fn for k, fn in enumerate(kernels)})
     exec(compile(source, f"<tracejit entry of {name}, run as Python>", "exec"), namespace)
     return namespace["entry"]
 
 
-class _Recorder:
-    """Stands for kernel ``_k<k>``: records the Numba types of its arguments, then computes its
-    outputs with the interpreter and writes them where the compiled kernel would."""
+class Interpreted:
+    """Stands for kernel ``_k<k>`` until its compiled code is in place: computes the kernel's
+    outputs with the interpreter (its fused body, primitive by primitive, in NumPy) and writes
+    them where the compiled kernel would."""
 
-    def __init__(self, eqn, inplace: dict, seen: set):
-        self.eqn, self.inplace, self.seen = eqn, inplace, seen
+    def __init__(self, eqn, inplace: dict):
+        self.eqn, self.inplace = eqn, inplace
 
     def __call__(self, *arguments):
-        import numba
-        self.seen.add(tuple(numba.typeof(a) for a in arguments))
         n_in = len(self.eqn.inputs)
         ins, outs = list(arguments[:n_in]), list(arguments[n_in:])
         results = self.eqn.prim.impl(*ins, **self.eqn.params)
@@ -90,6 +98,19 @@ class _Recorder:
         for k, value in enumerate(results):
             target = ins[self.inplace[k]] if k in self.inplace else next(written)
             target[...] = value
+
+
+class _Recorder(Interpreted):
+    """An ``Interpreted`` kernel that also records the Numba types of its arguments."""
+
+    def __init__(self, eqn, inplace: dict, seen: set):
+        super().__init__(eqn, inplace)
+        self.seen = seen
+
+    def __call__(self, *arguments):
+        import numba
+        self.seen.add(tuple(numba.typeof(a) for a in arguments))
+        super().__call__(*arguments)
 
 
 def kernel_signatures(compiled, args) -> list[set]:

@@ -102,7 +102,7 @@ _ENTRY_OPTIONS = {"error_model": "numpy"}
 
 
 def build_in_this_process(task: dict) -> float:
-    """Compile what ``CompiledGraph.build_task`` or ``kernel_tasks`` describe (kernels for
+    """Compile what ``CompiledGraph.build_task`` or ``kernel_groups`` describe (kernels for
     the signatures listed, then the entry for its signature), writing the machine code to the
     disk cache; the seconds it took. This is what a compile worker runs
     (``compile_worker.py``)."""
@@ -116,6 +116,37 @@ def build_in_this_process(task: dict) -> float:
             entry = _load("entry", task["entry"], _ENTRY_OPTIONS, _entry_cache)
             entry.compile(task["signature"])
     return time.perf_counter() - started
+
+
+_WARM_UP = """\
+def kernel(in0, out0):
+    for i0 in range(in0.shape[0]):
+        out0[i0,] = np.float32(in0[i0,] + np.float32(1))
+"""
+
+
+def warm_up() -> float:
+    """Compile one tiny kernel, not cached: Numba's first compile in a process pays about 0.3 s
+    of its own set-up (typing registries, LLVM), which an idle compile worker pays this way
+    before its first task arrives. About as long as the set-up it saves, so it costs little
+    even when a task arrives just after it began. The seconds it took."""
+    started = time.perf_counter()
+    with config.override(cache=False):
+        fn = _load("kernel", _KERNEL_HEADER + _WARM_UP, {"error_model": "numpy", "nogil": True},
+                   {})
+        numba = _numba()
+        array = numba.types.Array(numba.types.float32, 1, "C")
+        fn.compile((array, array))
+    return time.perf_counter() - started
+
+
+def prepare_loading() -> None:
+    """Numba's set-up for loading machine code (its lowering registries: about 0.5 s, once per
+    process), done ahead of the first ``_load_cached`` that finds code."""
+    from numba.core.compiler_lock import global_compiler_lock
+    from numba.core.registry import cpu_target
+    with global_compiler_lock:  # (refresh walks shared registries: not safe beside a compile)
+        cpu_target.target_context.refresh()
 
 
 def _load_cached(dispatcher, signature) -> bool:
@@ -339,7 +370,7 @@ def _emit(w: _EntryWriter, eqn, threshold: int):
                 f".astype({codegen.dtype_name(params['dtype'])})")
         w.define(out, f"np.broadcast_to({ramp}.reshape({w.shape(expanded)}), "
                       f"{w.shape(shape)})", view=True)
-    elif name in ("cumsum", "cumprod", "argmax", "argmin"):
+    elif name in ("cumsum", "cumprod", "argmax", "argmin", "argsort"):
         _emit_rows(w, eqn, ins[0], out)
     elif name in ("gather", "scatter_add"):
         _emit_indexing(w, eqn, ins, out)
@@ -347,6 +378,24 @@ def _emit(w: _EntryWriter, eqn, threshold: int):
         _emit_dot_general(w, eqn, ins, out)
     else:
         raise NotImplementedError(f"numba_cpu: no lowering for primitive `{name}`{_where(eqn)}")
+
+
+def _matrix_view(w, x: str, ndim: int, nb: int, rows, cols, shape) -> str | None:
+    """``x`` (C-contiguous, its first ``nb`` axes the batch) as a view of shape ``shape``
+    ((batch, rows, cols), or (rows, cols) without batch axes) that BLAS reads in place: its
+    row axes then its column axes in memory order (a reshape), or the reverse (the transpose
+    of a reshape); None when the axes are interleaved (the operand is then copied)."""
+    batch, r, c = shape
+    rest = tuple(range(nb, ndim))
+    base = f"np.ascontiguousarray({x})"
+    if tuple(rows) + tuple(cols) == rest:
+        dims = (batch, r, c) if nb else (r, c)
+        return f"{base}.reshape({w.shape(dims)})"
+    if tuple(cols) + tuple(rows) == rest:
+        if nb:
+            return f"np.transpose({base}.reshape({w.shape((batch, c, r))}), (0, 2, 1))"
+        return f"np.transpose({base}.reshape({w.shape((c, r))}))"
+    return None
 
 
 def _arranged(x: str, perm) -> str:
@@ -363,14 +412,15 @@ def _axis_last(x_type, axis):
 
 
 def _emit_rows(w, eqn, x, out):
-    """Scans and arg-reductions along one axis: that axis made last, rows in a 2-D array."""
+    """Scans, arg-reductions and argsort along one axis: that axis made last, rows in a 2-D
+    array (scans and argsort write rows of the same shape, int64 for argsort)."""
     name = eqn.prim.name
     x_type = eqn.inputs[0].ttype
     axis = eqn.params["axis"]
     perm, rows, n = _axis_last(x_type, axis)
     rows_in = w.fresh()
     w.emit(f"{rows_in} = {_arranged(x, perm)}.reshape({w.shape((rows, n))})")
-    if name in ("cumsum", "cumprod"):
+    if name in ("cumsum", "cumprod", "argsort"):
         rows_out = w.fresh()
         w.emit(f"{rows_out} = np.empty({w.shape((rows, n))}, "
                f"{codegen.dtype_name(out.ttype.dtype)})")
@@ -444,6 +494,24 @@ def _emit_dot_general(w, eqn, ins, out):
         b2 = ins[1] if tuple(rc + rf) == (0, 1) else f"np.transpose({ins[1]})"
         o2 = w.define(out, w.buffer(out), view=False)
         w.emit(f"_blas.gemm_{float_kind}(_blas.readable({a2}), _blas.readable({b2}), {o2})")
+        return
+    nb = len(lb)
+    leading = tuple(lb) == tuple(rb) == tuple(range(nb))
+    a_view = _matrix_view(w, ins[0], lhs.ndim, nb, lf, lc, (b, m, k))
+    b_view = _matrix_view(w, ins[1], rhs.ndim, nb, rc, rf, (b, k, n))
+    if float_kind and leading and a_view and b_view and \
+            tuple(lc) == tuple(sorted(lc)) and tuple(rc) == tuple(sorted(rc)):
+        # Each operand a matrix (or a stack of them) read in place by BLAS, transposed where
+        # its axes are: no copy of a transposed operand (a dense layer's weight gradient).
+        if nb:
+            o3 = w.fresh()
+            w.emit(f"{o3} = {w.buffer(out, (b, m, n))}")
+            w.emit(f"_blas.gemm_batched_{float_kind}({a_view}, {b_view}, {o3})")
+        else:
+            o3 = w.fresh()
+            w.emit(f"{o3} = {w.buffer(out, (m, n))}")
+            w.emit(f"_blas.gemm_{float_kind}({a_view}, {b_view}, {o3})")
+        w.define(out, f"{o3}.reshape({w.shape(out.ttype.shape)})", view=False)
         return
     a3, b3, o3 = w.fresh(), w.fresh(), w.fresh()
     w.emit(f"{a3} = {_arranged(ins[0], lb + lf + lc)}.reshape({w.shape((b, m, k))})")
@@ -608,40 +676,57 @@ class CompiledGraph:
         self._run = self._call
         return True
 
-    # --- the middle tier: the entry run as Python, calling compiled kernels (glue.py) -------
-    def kernel_tasks(self, signatures: list, parts: int) -> list[dict]:
-        """Compile-worker tasks building every kernel for its ``signatures`` (one set per
-        kernel, from ``glue.kernel_signatures``), split into at most ``parts`` tasks of about
-        equal size (by source length, a proxy for compile time)."""
-        work = sorted(((len(self._kernel_builds[k][0]), k, sig)
-                       for k, sigs in enumerate(signatures) for sig in sigs), reverse=True)
-        shares = [[] for _ in range(max(1, min(parts, len(work))))]
-        sizes = [0] * len(shares)
-        for size, k, sig in work:  # largest first, each to the lightest share
-            j = sizes.index(min(sizes))
-            shares[j].append((k, sig))
-            sizes[j] += size
+    # --- the middle tier: the entry run as Python, calling kernels as they compile (glue.py) -
+    def kernel_groups(self, signatures: list) -> list[tuple[list[int], dict]]:
+        """Compile-worker tasks, one per distinct kernel module (kernels of one text share
+        it), each building it for the ``signatures`` the glue calls it with (one set per
+        kernel, from ``glue.kernel_signatures``), with the kernels it serves; ordered so that
+        calls approach compiled speed early: most run time saved per compile second first
+        (run time: elements times fused operations; compile time: about proportional to the
+        source's length, plus Numba's fixed cost per function: rough measures, measured)."""
+        groups: dict[str, list] = {}
+        for k, sigs in enumerate(signatures):
+            if sigs:
+                cost = _run_cost(self._kernel_eqns[k])
+                group = groups.setdefault(self._kernels[k].tracejit_name, [0.0, k, [], set()])
+                group[0] += cost
+                group[2].append(k)
+                group[3].update(sigs)
         tasks = []
-        for share in shares:
-            used = sorted({k for k, _ in share})
-            tasks.append({"cache_dir": str(cache.directory()),
-                          "kernels": [self._kernel_builds[k] for k in used],
-                          "compile": [(used.index(k), sig) for k, sig in share]})
+        def benefit(group):  # (about 60 ms for a 250-character kernel, 350 ms for 2000)
+            return -group[0] / (_COMPILE_FIXED + len(self._kernel_builds[group[1]][0])), group[1]
+
+        for cost, first, ks, sigs in sorted(groups.values(), key=benefit):
+            tasks.append((ks, {"cache_dir": str(cache.directory()),
+                               "kernels": [self._kernel_builds[first]],
+                               "compile": [(0, sig) for sig in sorted(sigs, key=str)]}))
         return tasks
 
-    def load_kernels(self, signatures: list) -> bool:
-        """Load every kernel for its signatures from the disk cache; False if one is missing."""
-        started = time.perf_counter()
-        ok = all(_load_cached(self._kernels[k], sig)
-                 for k, sigs in enumerate(signatures) for sig in sigs)
-        self.timings["kernels_load"] = time.perf_counter() - started
-        return ok
+    def load_kernels(self, kernels: list[int], signatures: list) -> bool:
+        """Load these kernels for their signatures from the disk cache (where a compile
+        worker put them); False if one is missing."""
+        return all(_load_cached(self._kernels[k], sig) for k in kernels for sig in signatures[k])
 
     def glue(self):
         """``run(args)`` running the entry as Python around the compiled kernels."""
         from . import glue
         entry = glue.python_entry(self.entry_source, self._kernels, self.fused.name)
         return lambda args: self._call(args, entry)
+
+    def progressive_glue(self):
+        """``(run, install)``: ``run(args)`` runs the entry as Python with every kernel
+        evaluated by the interpreter (``glue.Interpreted``) until ``install(k)`` puts kernel
+        ``k``'s compiled code in its place (loaded first: ``load_kernels``)."""
+        from . import glue
+        namespace: dict = {}
+        stand_ins = [glue.Interpreted(eqn, inplace)
+                     for eqn, inplace in zip(self._kernel_eqns, self._kernel_inplace)]
+        entry = glue.python_entry(self.entry_source, stand_ins, self.fused.name, namespace)
+
+        def install(k: int) -> None:
+            namespace[f"_k{k}"] = self._kernels[k]  # (the next lookup of _k<k> finds it)
+
+        return (lambda args: self._call(args, entry)), install
 
     def _first_call(self, args):
         """Compile (or load from the disk cache) for these argument types, timed; then run."""
@@ -758,6 +843,16 @@ class CompiledGraph:
                          time.perf_counter() - started)
             return outs
         return self._call(args, self._python_entry)
+
+
+_COMPILE_FIXED = 250  # Numba's cost per kernel, in characters of kernel source (kernel_groups)
+
+
+def _run_cost(eqn) -> float:
+    """A rough measure of one run of a kernel equation: elements read and written, times the
+    operations fused into it."""
+    elements = sum(v.ttype.size for v in (*eqn.inputs, *eqn.outputs))
+    return float(elements) * max(1, len(eqn.params["body"].eqns))
 
 
 def compile_graph(graph: Graph, donate=frozenset()) -> CompiledGraph:

@@ -378,7 +378,7 @@ class _Program:
                       t.shape[p["dimension"]])
                 return [out]
             return iota
-        if name in ("cumsum", "cumprod", "argmax", "argmin"):
+        if name in ("cumsum", "cumprod", "argmax", "argmin", "argsort"):
             return self._rows(eqn)
         if name in ("gather", "scatter_add"):
             return self._indexing(eqn)
@@ -518,6 +518,13 @@ class _Program:
                     l.run(_runtime(f"{name}_rows"), rows, rows_in.reshape((rows, n)),
                           out.reshape((rows, n)))
                 return [l.transposed(out, moved, t.dtype, inverse)]
+            if name == "argsort":  # (a merge sort per row, between out and a work buffer)
+                out = l.empty(moved, np.int64)
+                if rows and n:
+                    work = l.empty((rows, n), np.int64)
+                    l.run(_runtime("argsort_rows"), rows, rows_in.reshape((rows, n)),
+                          out.reshape((rows, n)), work)
+                return [l.transposed(out, moved, np.int64, inverse)]
             out = l.empty(t.shape, np.int64)
             l.run(_runtime("arg_extremum_rows"), rows, rows_in.reshape((rows, n)),
                   l.flat(out), name == "argmax")
@@ -775,7 +782,8 @@ def runtime_signatures() -> list[tuple[str, list]]:
             ("cumsum_rows", [m32, m32]), ("cumprod_rows", [m32, m32]),
             ("arg_extremum_rows", [m32, i64, ("scalar", np.bool_)]),
             ("linear_index", [m64, nt.UniTuple(nt.int64, 1), i64, ("array", np.int32, 1)]),
-            ("gather_rows", [m32, i64, m32]), ("scatter_add_rows", [m32, i64, m32])]
+            ("gather_rows", [m32, i64, m32]), ("scatter_add_rows", [m32, i64, m32]),
+            ("argsort_rows", [m32, m64, m64])]
 
 
 def compile_ptx(graph: Graph, cc=(9, 0)) -> list[str]:

@@ -5,6 +5,7 @@ reshapes), so one compiled helper serves every rank; Numba specialises them per 
 """
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 _OPTIONS = {"error_model": "numpy", "nogil": True, "cache": False}
@@ -82,3 +83,49 @@ def matmul_loops(a3, b3, out3):
                 for k in range(a3.shape[2]):
                     acc = out3.dtype.type(acc + a3[i, m, k] * b3[i, k, n])
                 out3[i, m, n] = acc
+
+
+@njit(**_OPTIONS)
+def _sorts_before(a, b):
+    """NumPy's sort order: ascending, NaN after everything (a NaN is never before another)."""
+    return a < b or (b != b and a == a)
+
+
+@njit(**_OPTIONS)
+def _merge_pass(row, src, dst, width):
+    """Merge each pair of adjacent sorted runs of ``width`` indices from src into dst. Taking
+    the left run's index unless the right one's value sorts strictly before keeps it stable."""
+    n = src.shape[0]
+    for lo in range(0, n, 2 * width):
+        mid = min(lo + width, n)
+        hi = min(lo + 2 * width, n)
+        a, b = lo, mid
+        for k in range(lo, hi):
+            if b < hi and (a >= mid or _sorts_before(row[src[b]], row[src[a]])):
+                dst[k] = src[b]
+                b += 1
+            else:
+                dst[k] = src[a]
+                a += 1
+
+
+@njit(**_OPTIONS)
+def argsort_rows(x, out):
+    """The stable sorting permutation of each row of ``x`` (NaNs last), into ``out`` (int64):
+    a bottom-up merge sort of indices, ping-ponging between the output row and one buffer."""
+    n = x.shape[1]
+    work = np.empty(n, np.int64)
+    for i in range(x.shape[0]):
+        row, first = x[i], out[i]
+        for j in range(n):
+            first[j] = j
+        src, dst = first, work
+        width = 1
+        in_work = False
+        while width < n:
+            _merge_pass(row, src, dst, width)
+            src, dst = dst, src
+            in_work = not in_work
+            width *= 2
+        if in_work:
+            first[:] = work

@@ -13,12 +13,19 @@ from .contractions import dot, inner, matmul, outer, tensordot, vdot
 from .creation import (arange, array, asarray, astype, empty, empty_like, eye, full, full_like,
                        identity, linspace, ones, ones_like, zeros, zeros_like)
 from .einsum import einsum
+from .sorting import argpartition, argsort, partition, sort
 from .reductions import (all_, amax, amin, any_, argmax, argmin, cumprod, cumsum, max_, mean,
                          min_, prod, std, sum_, var)
 from .manipulation import (append, array_split, atleast_1d, atleast_2d, broadcast_arrays, broadcast_to,
                     concatenate, copy, diag, diagonal, expand_dims, flip, hstack, moveaxis, ndim,
                     ravel, repeat, reshape, shape, size, split, squeeze, stack, swapaxes, tile,
                     trace, transpose, tril, triu, vstack)
+from .manipulation import (atleast_3d, column_stack, dsplit, fliplr, flipud, hsplit, roll,
+                           rollaxis, rot90, vsplit)
+from .differences import cross, diff, gradient, kron
+from .padding import pad
+from .indexing import (ValueDependentShapeError, argwhere, flatnonzero, nonzero, select, take,
+                       unique)
 from .ufuncs import (absolute, acos, add, arccos, arcsin, arctan, arctan2, arctanh, around, asin,
                      atan, atan2, atanh, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, ceil,
                      clip, cos, cosh, divide, equal, exp, exp2, expm1, floor, floor_divide,
@@ -27,6 +34,8 @@ from .ufuncs import (absolute, acos, add, arccos, arcsin, arctan, arctan2, arcta
                      logical_xor, maximum, minimum, mod, multiply, negative, not_equal, positive,
                      power, reciprocal, remainder, rint, round_, sign, sin, sinh, sqrt, square,
                      subtract, tan, tanh, true_divide, trunc, where)
+from .ufuncs import (acosh, arccosh, arcsinh, asinh, deg2rad, degrees, fabs, fmax, fmin, hypot,
+                     logaddexp2, nan_to_num, rad2deg, radians, sinc)
 
 # NumPy's names that are Python builtins are defined under another name and exported as NumPy's.
 abs = absolute  # noqa: A001

@@ -41,12 +41,17 @@ def matmul(a, b, /, out=None, **kwargs):
             f"signature (n?,k),(k,m?)->(n?,m?) (size {y2.shape[-2]} is different from "
             f"{x2.shape[-1]})"))
     batch = P.broadcast_shapes(x2.shape[:-2], y2.shape[:-2])
+    shape = batch + ((x.shape[-2],) if x.ndim > 1 else ()) + ((y.shape[-1],) if y.ndim > 1 else ())
+    if y2.ndim == 2:
+        # A stack of matrices times one matrix (a dense layer on (batch, seq, d) activations):
+        # one product over all the rows, not the matrix broadcast to every batch entry.
+        result = P.dot_general(x2, y2, contract=((x2.ndim - 1,), (0,)))
+        return P.reshape(result, shape)
     x2 = P.broadcast_to(x2, batch + x2.shape[-2:])
     y2 = P.broadcast_to(y2, batch + y2.shape[-2:])
     nb = len(batch)
     result = P.dot_general(x2, y2, contract=((nb + 1,), (nb,)),
                            batch=(tuple(range(nb)), tuple(range(nb))))
-    shape = batch + ((x.shape[-2],) if x.ndim > 1 else ()) + ((y.shape[-1],) if y.ndim > 1 else ())
     return P.reshape(result, shape)
 
 

@@ -7,8 +7,8 @@ import numpy as np
 from . import _prims as P
 from ._dispatch import implements
 from .contractions import matmul, outer, tensordot, vdot  # noqa: F401  (NumPy exposes these here)
-from .reductions import max_, min_, normalize_axis, sum_
-from .ufuncs import absolute, multiply, not_equal, power, sqrt
+from .reductions import max_, min_, normalize_axis, sqrt_of_squares, sum_
+from .ufuncs import absolute, multiply, not_equal, power
 
 
 @implements(np.linalg.norm)
@@ -17,7 +17,7 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002  (NumPy's name)
     if t.dtype.kind != "f":
         t = P.convert(t, np.float64)
     if axis is None and ord is None:
-        r = sqrt(sum_(multiply(t, t)))
+        r = sqrt_of_squares(sum_(multiply(t, t)))
         return P.reshape(r, (1,) * t.ndim) if keepdims else r
     if axis is None:
         axis = tuple(range(t.ndim))
@@ -35,7 +35,7 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002  (NumPy's name)
 
 def _vector_norm(t, ord, axis):  # noqa: A002
     if ord is None or ord == 2:
-        return sqrt(sum_(multiply(t, t), axis=axis))
+        return sqrt_of_squares(sum_(multiply(t, t), axis=axis))
     if ord == np.inf:
         return max_(absolute(t), axis=axis)
     if ord == -np.inf:
@@ -52,7 +52,7 @@ def _vector_norm(t, ord, axis):  # noqa: A002
 def _matrix_norm(t, ord, axis):  # noqa: A002
     row, col = (a % t.ndim for a in axis)
     if ord is None or ord == "fro":
-        return sqrt(sum_(multiply(t, t), axis=(row, col)))
+        return sqrt_of_squares(sum_(multiply(t, t), axis=(row, col)))
     if ord in (1, -1, np.inf, -np.inf):
         # 1: largest column sum (sum over rows); inf: largest row sum (sum over columns).
         summed, other = (row, col) if ord in (1, -1) else (col, row)

@@ -1,13 +1,19 @@
 """Shape manipulation (NumPy's "array manipulation routines"): reshape, transpose, moveaxis,
-swapaxes, expand_dims, squeeze, broadcast_to,
-concatenate, stack, hstack, vstack, append, split, array_split, flip, tile, repeat, ravel, diag,
-diagonal, trace, triu, tril. Each is movement primitives only (plus ``select``/``iota`` masks).
+swapaxes, rollaxis, expand_dims, squeeze, broadcast_to, atleast_3d, concatenate, stack, hstack,
+vstack, column_stack, append, split, array_split, hsplit, vsplit, dsplit, flip, flipud, fliplr,
+rot90, roll, tile, repeat, ravel, diag, diagonal, trace, triu, tril (``pad`` is in
+``padding.py``; diff, gradient, cross, kron in ``differences.py``). Each is movement primitives only (plus
+``select``/``iota`` masks and elementwise arithmetic), so every derivative, in both modes and
+to any order, comes from the primitives' own rules.
 """
 from __future__ import annotations
+
+import operator
 
 import numpy as np
 
 from .. import dtypes
+from ..errors import at_user_line
 from ..primitives import elementwise as E
 from . import _prims as P
 from ._dispatch import implements
@@ -393,3 +399,140 @@ def size(a, axis=None):
 @implements(np.copy)
 def copy(a, order="K", subok=False):
     return P.lift(a)  # traced values are immutable: a copy is the value itself
+
+
+# --- more shape functions: flips, rolls, rotations, stacking, splitting ----------------------
+
+@implements(np.flipud)
+def flipud(m):
+    x = P.lift(m)
+    if x.ndim < 1:
+        raise P.user_error(ValueError, "Input must be >= 1-d.")
+    return P.rev(x, (0,))
+
+
+@implements(np.fliplr)
+def fliplr(m):
+    x = P.lift(m)
+    if x.ndim < 2:
+        raise P.user_error(ValueError, "Input must be >= 2-d.")
+    return P.rev(x, (1,))
+
+
+@implements(np.rot90)
+def rot90(m, k=1, axes=(0, 1)):
+    x = P.lift(m)
+    axes = tuple(axes)
+    if len(axes) != 2:
+        raise P.user_error(ValueError, "len(axes) must be 2.")
+    first, second = (operator.index(a) for a in axes)
+    # NumPy's checks, in its order: (0, -2) on a matrix names one axis twice, too.
+    if first == second or abs(first - second) == x.ndim:
+        raise P.user_error(ValueError, "Axes must be different.")
+    if not (-x.ndim <= first < x.ndim and -x.ndim <= second < x.ndim):
+        raise P.user_error(ValueError, f"Axes={axes} out of range for array of ndim={x.ndim}.")
+    first, second = first % x.ndim, second % x.ndim
+    k = operator.index(k) % 4
+    perm = list(range(x.ndim))
+    perm[first], perm[second] = perm[second], perm[first]
+    if k == 0:
+        return x
+    if k == 2:
+        return P.rev(x, (first, second))
+    if k == 1:  # a quarter turn from the first axis towards the second
+        return P.transpose(P.rev(x, (second,)), perm)
+    return P.rev(P.transpose(x, perm), (second,))
+
+
+def _static_ints(value, what):
+    if P.any_traced([value]):
+        raise P.user_error(TypeError, f"roll(): `{what}` must be Python ints: it decides which "
+                                      "elements move where, which must be known while tracing")
+    return np.asarray(value)
+
+
+@implements(np.roll)
+def roll(a, shift, axis=None):
+    x = P.lift(a)
+    shifts = _static_ints(shift, "shift")
+    if axis is None:
+        return P.reshape(roll(P.reshape(x, (x.size,)), shifts, 0), x.shape)
+    axes = [_one_axis(ax, x.ndim) for ax in np.atleast_1d(_static_ints(axis, "axis"))]
+    try:
+        pairs = np.broadcast(shifts, np.asarray(axes))
+    except ValueError as e:
+        raise P.user_error(ValueError, str(e)) from None
+    if pairs.nd > 1:
+        raise P.user_error(ValueError, "'shift' and 'axis' should be scalars or 1D sequences")
+    total = [0] * x.ndim
+    for s, ax in pairs:  # shifts along one axis add up, as NumPy's
+        total[int(ax)] += int(s)
+    for ax, s in enumerate(total):
+        n = x.shape[ax]
+        s = s % n if n else 0
+        if s:
+            x = P.concatenate([P.slice_axis(x, ax, n - s, n), P.slice_axis(x, ax, 0, n - s)], ax)
+    return x
+
+
+@implements(np.rollaxis)
+def rollaxis(a, axis, start=0):
+    x = P.lift(a)
+    n = x.ndim
+    ax = _one_axis(axis, n)
+    start = operator.index(start)
+    if start < 0:
+        start += n
+    if not 0 <= start < n + 1:
+        raise np.exceptions.AxisError(at_user_line(
+            f"'start' arg requires {-n} <= start < {n + 1}, but {start} was passed in"))
+    if ax < start:
+        start -= 1
+    order = [d for d in range(n) if d != ax]
+    order.insert(start, ax)
+    return P.transpose(x, order)
+
+
+@implements(np.atleast_3d)
+def atleast_3d(*arys):
+    def three(x):
+        if x.ndim == 0:
+            return P.reshape(x, (1, 1, 1))
+        if x.ndim == 1:
+            return P.reshape(x, (1,) + x.shape + (1,))
+        return P.reshape(x, x.shape + (1,)) if x.ndim == 2 else x
+
+    out = [three(P.lift(a, P.the_trace(*arys))) for a in arys]
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+@implements(np.column_stack)
+def column_stack(tup):
+    def column(x):  # 0-d and 1-d inputs become columns
+        return P.reshape(x, (x.size, 1)) if x.ndim < 2 else x
+
+    return concatenate([column(x) for x in _promoted(tup, "column_stack")], axis=1)
+
+
+def _split_along(name, ary, indices_or_sections, min_ndim, axis):
+    x = P.lift(ary)
+    if x.ndim < min_ndim:
+        raise P.user_error(ValueError, f"{name} only works on arrays of {min_ndim} or more "
+                                       "dimensions")
+    return _split(x, indices_or_sections, axis, equal=True)
+
+
+@implements(np.hsplit)
+def hsplit(ary, indices_or_sections):
+    x = P.lift(ary)
+    return _split_along("hsplit", x, indices_or_sections, 1, 1 if x.ndim > 1 else 0)
+
+
+@implements(np.vsplit)
+def vsplit(ary, indices_or_sections):
+    return _split_along("vsplit", ary, indices_or_sections, 2, 0)
+
+
+@implements(np.dsplit)
+def dsplit(ary, indices_or_sections):
+    return _split_along("dsplit", ary, indices_or_sections, 3, 2)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..tracing import Tracer
-from . import _dispatch, contractions, creation, indexing, manipulation, reductions, ufuncs
+from . import (_dispatch, contractions, creation, indexing, manipulation, reductions, sorting,
+               ufuncs)
 from . import _prims as P
 from ._dispatch import unsupported
 
@@ -93,6 +94,7 @@ def _attach_methods():
         "flatten": manipulation.ravel, "swapaxes": manipulation.swapaxes, "clip": ufuncs.clip,
         "dot": contractions.dot, "round": ufuncs.round_, "diagonal": manipulation.diagonal,
         "trace": manipulation.trace, "repeat": manipulation.repeat,
+        "argsort": sorting.argsort, "argpartition": sorting.argpartition, "take": indexing.take,
     }
     for name, fn in methods.items():
         setattr(Tracer, name, fn)
@@ -128,8 +130,7 @@ _REFUSED_METHODS = {
     "setfield": _IN_PLACE, "setflags": _IN_PLACE, "sort": _IN_PLACE,
     "byteswap": _NO_MEMORY, "getfield": _NO_MEMORY, "view": _NO_MEMORY,
     "compress": _VALUE_SHAPE, "nonzero": _VALUE_SHAPE,
-    "to_device": _DEVICE, "argpartition": "", "argsort": "", "choose": "", "searchsorted": "",
-    "take": "",
+    "to_device": _DEVICE, "choose": "", "searchsorted": "",
 }
 _REFUSED_ATTRIBUTES = {
     "base": _NO_MEMORY, "ctypes": _NO_MEMORY, "data": _NO_MEMORY, "flags": _NO_MEMORY,

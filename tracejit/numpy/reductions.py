@@ -153,7 +153,21 @@ def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
     if v.dtype.kind != "f":
         raise P.user_error(TypeError, "Cannot cast ufunc 'sqrt' output from dtype('float64') to "
                                       f"dtype('{v.dtype}') with casting rule 'same_kind'")
-    return E.sqrt.bind(v)
+    return sqrt_of_squares(v)
+
+
+def sqrt_of_squares(v):
+    """sqrt of a sum of squares (a variance, a squared norm), with derivative 0 where ``v`` is 0.
+
+    There the root has a kink (std of equal values, a norm at the origin): sqrt's derivative
+    is inf, and inf times the zero derivative of ``v`` is NaN. 0 is the one-sided convention of
+    other autodiff libraries. The root reads 1 where it is not chosen, so no inf enters the
+    graph (a zero cotangent times inf would be NaN again). ``sqrt`` itself keeps its
+    derivative, inf at 0 (docs/autodiff.md).
+    """
+    zero = E.eq.bind(v, P.full_like(v, 0))
+    root = E.sqrt.bind(P.select(zero, P.full_like(v, 1), v))
+    return P.select(zero, P.full_like(v, 0), root)
 
 
 def _arg_extremum(prim, np_fn):

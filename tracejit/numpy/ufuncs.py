@@ -24,6 +24,9 @@ def _resolve_key(x):
 
 def apply_ufunc(ufunc, body, args):
     """Promote and broadcast ``args`` as ``ufunc`` would, then ``body(*operands)``."""
+    if ufunc.nin < len(args) <= ufunc.nin + ufunc.nout:  # NumPy reads these as out=
+        from ._dispatch import unsupported
+        raise unsupported(f"numpy.{ufunc.__name__} with out= (given positionally)")
     if len(args) != ufunc.nin:
         raise P.user_error(TypeError, f"{ufunc.__name__}() takes {ufunc.nin} arguments, "
                                       f"got {len(args)}")
@@ -46,7 +49,10 @@ def apply_ufunc(ufunc, body, args):
 
 def _define(ufunc, body, *aliases):
     @implements(ufunc)
-    def fn(*args):
+    def fn(*args, **kwargs):
+        if kwargs:  # out=, where=, ... refused by name, dtype= applied: as through np.<ufunc>
+            from ._dispatch import array_ufunc
+            return array_ufunc(ufunc, "__call__", *args, **kwargs)
         return apply_ufunc(ufunc, body, args)
 
     fn.__name__ = fn.__qualname__ = ufunc.__name__
@@ -247,19 +253,83 @@ def _arctanh(x):
     return E.mul.bind(_scalar(x, 0.5), E.log1p.bind(ratio))
 
 
-def _logaddexp(a, b):
-    # m + log(exp(a - m) + exp(b - m)) with m = max(a, b) held constant for differentiation:
-    # the value is stable, and every derivative is the smooth one (m cancels). Writing it as
-    # max + log1p(exp(-|a - b|)) instead would put kinks at a == b, where the conventions
-    # max'(tie) = 1/2 and abs'(0) = 0 give the right gradient but a zero second derivative
-    # (the Hessian of a softplus at 0 came out 0, not 1/4). Where m is not finite (an
-    # infinity, a NaN) the answer is max(a, b), NumPy's.
+def _log_add_exp(a, b, ln_base=None):
+    """log(base**a + base**b) / ln(base) (natural logarithm without ``ln_base``).
+
+    As m + log1p(t) / ln(base) with t = base**(a - m) + base**(b - m) - 1 and m = max(a, b)
+    held constant for differentiation: the value is stable, and every derivative is the smooth
+    one (m cancels). Writing it as max + log1p(base**-|a - b|) instead would put kinks at
+    a == b, where the conventions max'(tie) = 1/2 and abs'(0) = 0 give the right gradient but
+    a zero second derivative (the Hessian of a softplus at 0 came out 0, not 1/4). t is summed
+    with expm1 for the larger operand (exactly 0 there), never as 1 + tiny - 1: log of the
+    rounded 1 + tiny lost 90 ulps of a result near 0. Where m is not finite (an infinity, a
+    NaN) the answer is max(a, b), NumPy's.
+    """
     from ..transforms.autodiff import stop_gradient
     m = E.max_.bind(a, b)
     finite = E.isfinite.bind(m)
     safe = stop_gradient(E.select.bind(finite, m, _scalar(m, 0)))
-    total = E.add.bind(E.exp.bind(E.sub.bind(a, safe)), E.exp.bind(E.sub.bind(b, safe)))
-    return E.select.bind(finite, E.add.bind(safe, E.log.bind(total)), m)
+    da, db = E.sub.bind(a, safe), E.sub.bind(b, safe)
+    if ln_base is not None:  # base**u = exp(u * ln(base))
+        da, db = E.mul.bind(da, _scalar(da, ln_base)), E.mul.bind(db, _scalar(db, ln_base))
+    t = E.select.bind(E.ge.bind(a, b), E.add.bind(E.expm1.bind(da), E.exp.bind(db)),
+                      E.add.bind(E.exp.bind(da), E.expm1.bind(db)))
+    log_total = E.log1p.bind(t)
+    if ln_base is not None:  # where a == b, log1p(1) / ln 2 is exactly 1, as NumPy's m + 1
+        log_total = E.div.bind(log_total, _scalar(log_total, ln_base))
+    return E.select.bind(finite, E.add.bind(safe, log_total), m)
+
+
+def _logaddexp(a, b):
+    return _log_add_exp(a, b)
+
+
+def _logaddexp2(a, b):
+    return _log_add_exp(a, b, math.log(2.0))
+
+
+def _odd(body):
+    """An odd function from its half on x >= 0: body(|x|), negated where x < 0. A composite
+    computed on |x| has no cancellation where one on x would (arctanh(-1 + 1e-6) lost 1e-2 of
+    its value in float32), keeps -0.0 (where x < 0 is false: body(-0.0)), and has the smooth
+    derivative at 0 (through the selects, not through abs, whose derivative is 0 there)."""
+    def run(x):
+        negative = E.lt.bind(x, _scalar(x, 0))
+        r = body(E.select.bind(negative, E.neg.bind(x), x))
+        return E.select.bind(negative, E.neg.bind(r), r)
+    return run
+
+
+def _arccosh(x):
+    # arcsinh(sqrt(x*x - 1)) with the root as sqrt(x - 1) * sqrt(x + 1): exact near 1 (x - 1 is
+    # exact there), no overflow for x > 1e154, NaN below 1 as NumPy. arcsinh is a primitive.
+    one = _scalar(x, 1)
+    root = E.mul.bind(E.sqrt.bind(E.sub.bind(x, one)), E.sqrt.bind(E.add.bind(x, one)))
+    return E.arcsinh.bind(root)
+
+
+def _nan_ignoring(prim):
+    """fmax/fmin: maximum/minimum with each operand replaced by the other where it is NaN, so a
+    NaN loses to a number (two NaNs give NaN). The derivative follows the selected operand (a
+    NaN operand gets none); at ties it is split as maximum's."""
+    def body(a, b):
+        if a.dtype.kind != "f":
+            return prim.bind(a, b)
+        a_or_b = E.select.bind(E.isnan.bind(a), b, a)
+        b_or_a = E.select.bind(E.isnan.bind(b), a, b)
+        return prim.bind(a_or_b, b_or_a)
+    return body
+
+
+def _scale_by(factors):
+    """x times a constant, the constant per dtype as NumPy's loop rounds it (NumPy's float32
+    rad2deg multiplies by float32(180) / float32(pi), not by float32(180 / pi))."""
+    return lambda x: E.mul.bind(x, _scalar(x, factors[x.dtype]))
+
+
+_DEG2RAD = {np.dtype(t): t(math.pi / 180) for t in (np.float32, np.float64)}
+_RAD2DEG = {np.dtype(np.float32): np.float32(180) / np.float32(math.pi),
+            np.dtype(np.float64): 180 / math.pi}
 
 
 def _logical(prim):
@@ -288,8 +358,19 @@ sinh = _define(np.sinh, _half_in_single(_sinh))
 cosh = _define(np.cosh, _half_in_single(_cosh))
 arcsin = asin = _define(np.arcsin, _half_in_single(_arcsin), np.asin)
 arccos = acos = _define(np.arccos, _half_in_single(_arccos), np.acos)
-arctanh = atanh = _define(np.arctanh, _half_in_single(_arctanh), np.atanh)
+arctanh = atanh = _define(np.arctanh, _half_in_single(_odd(_arctanh)), np.atanh)
 logaddexp = _define(np.logaddexp, _half_in_single(_logaddexp))
+logaddexp2 = _define(np.logaddexp2, _half_in_single(_logaddexp2))
+hypot = _define(np.hypot, E.hypot.bind)
+fabs = _define(np.fabs, E.abs_.bind)  # NumPy's loops are float only: integers arrive as floats
+fmax = _define(np.fmax, _nan_ignoring(E.max_))
+fmin = _define(np.fmin, _nan_ignoring(E.min_))
+arcsinh = asinh = _define(np.arcsinh, E.arcsinh.bind, np.asinh)
+arccosh = acosh = _define(np.arccosh, _half_in_single(_arccosh), np.acosh)
+deg2rad = _define(np.deg2rad, _half_in_single(_scale_by(_DEG2RAD)))
+radians = _define(np.radians, _half_in_single(_scale_by(_DEG2RAD)))
+rad2deg = _define(np.rad2deg, _half_in_single(_scale_by(_RAD2DEG)))
+degrees = _define(np.degrees, _half_in_single(_scale_by(_RAD2DEG)))
 logical_and = _define(np.logical_and, _logical(E.and_))
 logical_or = _define(np.logical_or, _logical(E.or_))
 logical_xor = _define(np.logical_xor, _logical(E.xor))
@@ -299,9 +380,11 @@ logical_not = _define(np.logical_not, _logical(E.not_))
 # --- non-ufunc elementwise functions ---------------------------------------------------------
 def _where_traced(condition, x=None, y=None):
     if x is None or y is None:
-        raise P.user_error(NotImplementedError,
+        from ..errors import ValueDependentShapeError
+        raise P.user_error(ValueDependentShapeError,
                            "where(condition) with one argument returns indices whose count "
-                           "depends on the values; it cannot be traced. Use where(cond, x, y).")
+                           "depends on the values; it cannot be traced. Use where(cond, x, y), "
+                           "or nonzero(cond, size=n) for at most n indices.")
     trace = P.the_trace(condition, x, y)
     types = [P.ttype_of(v) for v in (condition, x, y)]
     from .. import dtypes
@@ -378,3 +461,69 @@ def round_(a, decimals=0, out=None):
 
 
 around = implements(np.around)(round_)
+
+
+# --- sinc, nan_to_num: NumPy functions written with ufuncs ------------------------------------
+def _sinc_of_scaled(y):
+    # NumPy's sin(y) / y (it puts eps in place of y == 0, where the value is 1), and near 0 its
+    # Taylor polynomial 1 - y**2/6 + y**4/120 - ...: there the quotient's derivatives cancel
+    # catastrophically (the second derivative at 0 came out 0, not -pi**2/3). Below 0.1 the
+    # polynomial's next term is under 3e-18; each branch reads a harmless value where it is
+    # not chosen, so neither puts an inf or NaN into the derivative of the other.
+    small = E.lt.bind(E.abs_.bind(y), _scalar(y, 0.1))
+    near = E.select.bind(small, y, _scalar(y, 0))
+    far = E.select.bind(small, _scalar(y, 1), y)
+    z = E.mul.bind(near, near)
+    poly = _scalar(y, 1 / 362880)
+    for coefficient in (-1 / 5040, 1 / 120, -1 / 6, 1):
+        poly = E.add.bind(E.mul.bind(poly, z), _scalar(y, coefficient))
+    return E.select.bind(small, poly, E.div.bind(E.sin.bind(far), far))
+
+
+@implements(np.sinc)
+def sinc(x):
+    """``numpy.sinc``: sin(pi x) / (pi x), 1 at 0; pi * x in NumPy's dtype (float64 for
+    integers and bools), as NumPy's own first step."""
+    y = multiply(P.lift(x), math.pi)
+    return _half_in_single(_sinc_of_scaled)(y)
+
+
+@implements(np.nan_to_num)
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """``numpy.nan_to_num``: NaN, +inf and -inf replaced (by default with 0 and the dtype's
+    largest and smallest finite values); integer and bool arrays unchanged. ``copy=False``
+    cannot update a traced array in place: the result is the same new value either way. The
+    derivative is the identity where ``x`` is finite and 0 elsewhere (and flows to traced
+    replacement values where they are chosen)."""
+    if isinstance(copy, str):
+        raise P.user_error(ValueError, "strings are not allowed for 'copy' keyword. Use "
+                                       "True/False/None instead.")
+    t = P.lift(x)
+    if t.dtype.kind != "f":
+        return t
+    info = np.finfo(t.dtype)
+    fills = [_fill_value(t, nan, "nan"),
+             _fill_value(t, info.max if posinf is None else posinf, "posinf"),
+             _fill_value(t, info.min if neginf is None else neginf, "neginf")]
+    inf = _scalar(t, np.inf)
+    result = E.select.bind(E.eq.bind(t, inf), fills[1], t)
+    result = E.select.bind(E.eq.bind(t, E.neg.bind(inf)), fills[2], result)
+    return E.select.bind(E.isnan.bind(t), fills[0], result)
+
+
+def _fill_value(t, value, name):
+    """A replacement value of ``nan_to_num`` as ``np.copyto`` stores it into ``t``: cast to t's
+    dtype by the 'same_kind' rule (real numbers only), broadcast to t's shape."""
+    array = value if P.is_traced(value) else np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise P.user_error(TypeError, f"Cannot cast scalar from dtype('{array.dtype}') to "
+                                      f"dtype('{t.dtype}') according to the rule 'same_kind'")
+    shape = tuple(array.shape)
+    if len(shape) > t.ndim or any(n not in (1, m) for n, m in zip(shape[::-1], t.shape[::-1])):
+        raise P.user_error(ValueError, f"could not broadcast input array from shape "
+                                       f"{P.shape_str(shape)} into shape {P.shape_str(t.shape)}"
+                                       f" (nan_to_num's {name}=)")
+    if not P.is_traced(value):
+        with np.errstate(over="ignore"):  # 1e10 into float16 is inf, as copyto stores it
+            value = P.lift(array.astype(t.dtype), t._trace)
+    return P.broadcast_to(P.convert(value, t.dtype), t.shape)

@@ -74,6 +74,9 @@ cos = unary("cos", np.cos, "np.cos({0})", FLOAT)
 tan = unary("tan", np.tan, "np.tan({0})", FLOAT)
 tanh = unary("tanh", np.tanh, "np.tanh({0})", FLOAT)
 arctan = unary("arctan", np.arctan, "np.arctan({0})", FLOAT)
+# Primitives, not composites: log(x + sqrt(x*x + 1)) overflows for |x| > 1e154, cancels for
+# x < 0 and loses the sign of -0.0; libm's asinh does none of that.
+arcsinh = unary("arcsinh", np.arcsinh, "np.arcsinh({0})", FLOAT)
 # --- bitwise / logical (logical on bool, bitwise on integers) --------------------------------
 not_ = unary("not", np.invert, "(~{0})", "biu")
 not_.scalar_by_kind["b"] = "(not {0})"
@@ -92,6 +95,9 @@ pow_ = binary("pow", np.power, "({0} ** {1})", NUM)
 max_ = binary("max", np.maximum, "np.maximum({0}, {1})", ALL)  # NaN-propagating
 min_ = binary("min", np.minimum, "np.minimum({0}, {1})", ALL)
 atan2 = binary("atan2", np.arctan2, "np.arctan2({0}, {1})", FLOAT)
+# sqrt(a*a + b*b) overflows (and underflows) where the result does not; libm's hypot does not,
+# and hypot(inf, nan) is inf.
+hypot = binary("hypot", np.hypot, "np.hypot({0}, {1})", FLOAT)
 and_ = binary("and", np.bitwise_and, "({0} & {1})", "biu")
 or_ = binary("or", np.bitwise_or, "({0} | {1})", "biu")
 xor = binary("xor", np.bitwise_xor, "({0} ^ {1})", "biu")
@@ -135,7 +141,8 @@ convert = Primitive("convert", "elementwise", abstract_eval=_convert_abstract_ev
 # =============================================================================================
 # Derivative rules: one partial derivative per operand, ``partial(ct, *primals, out) -> ct_i``
 # (ad_support.elementwise_rules builds the VJP and JVP from them). Conventions at kinks, in
-# docs/autodiff.md: abs'(0) = 0, max/min split the cotangent evenly at ties, sqrt'(0) = inf.
+# docs/autodiff.md: abs'(0) = 0, max/min split the cotangent evenly at ties, sqrt'(0) = inf,
+# hypot's gradient at (0, 0) is 0, d(x ** 0)/dx = 0 everywhere.
 # =============================================================================================
 from . import ad_support as A  # noqa: E402  (the rules below need the primitives above)
 
@@ -146,10 +153,14 @@ def _elementwise_ad(prim, *partials):
 
 
 def _pow_dx(ct, x, y, *, out):
-    # y * x**(y-1), taken as 0 where y == 0 (so 0**0 has a finite gradient).
+    # y * x**(y-1), taken as 0 where y == 0: x ** 0 is constant (so 0**0 has a finite
+    # gradient). The unselected branch sees x = 1 there: at x == 0 it would read 0 * 0**-1 =
+    # 0 * inf, a NaN that the zero cotangent of the branch not taken turns into the second
+    # derivative's NaN.
     zero_y = eq.bind(y, A.zeros_like(y))
-    dx = A.select(zero_y, A.zeros_like(x), A.mul(y, pow_.bind(x, A.sub(y, A.full_like(y, 1)))))
-    return A.mul(ct, dx)
+    safe_x = A.select(zero_y, A.full_like(x, 1), x)
+    power = A.mul(y, pow_.bind(safe_x, A.sub(y, A.full_like(y, 1))))
+    return A.mul(ct, A.select(zero_y, A.zeros_like(x), power))
 
 
 def _pow_dy(ct, x, y, *, out):
@@ -176,6 +187,13 @@ def _atan2_denominator(a, b):
     return A.add(A.mul(a, a), A.mul(b, b))
 
 
+def _hypot_partial(ct, a, b, *, out):
+    # a / hypot(a, b); hypot is 0 only where a == b == 0, where this reads 0 / 1 = 0 (the
+    # convention of abs at 0), with nothing infinite in the graph for higher derivatives.
+    zero = eq.bind(out, A.zeros_like(out))
+    return A.mul(ct, A.div(a, A.select(zero, A.full_like(out, 1), out)))
+
+
 def _convert_vjp(ct, x, *, out, dtype, weak=False):
     if x.dtype.kind != "f":
         return [None]
@@ -199,6 +217,8 @@ _elementwise_ad(tan, lambda ct, x, *, out: A.mul(ct, _one_plus(out, A.mul(out, o
 _elementwise_ad(tanh, lambda ct, x, *, out: A.mul(ct, A.sub(A.full_like(out, 1),
                                                             A.mul(out, out))))
 _elementwise_ad(arctan, lambda ct, x, *, out: A.div(ct, _one_plus(x, A.mul(x, x))))
+# 1 / sqrt(1 + x*x) as 1 / hypot(x, 1): no overflow of x*x for |x| > 1e154.
+_elementwise_ad(arcsinh, lambda ct, x, *, out: A.div(ct, hypot.bind(x, A.full_like(x, 1))))
 _elementwise_ad(add, lambda ct, x, y, *, out: ct, lambda ct, x, y, *, out: ct)
 _elementwise_ad(sub, lambda ct, x, y, *, out: ct, lambda ct, x, y, *, out: A.neg(ct))
 _elementwise_ad(mul, lambda ct, x, y, *, out: A.mul(ct, y), lambda ct, x, y, *, out: A.mul(ct, x))
@@ -209,6 +229,7 @@ _elementwise_ad(max_, *_extremum_partials(gt))
 _elementwise_ad(min_, *_extremum_partials(lt))
 _elementwise_ad(atan2, lambda ct, a, b, *, out: A.mul(ct, A.div(b, _atan2_denominator(a, b))),
                 lambda ct, a, b, *, out: A.neg(A.mul(ct, A.div(a, _atan2_denominator(a, b)))))
+_elementwise_ad(hypot, _hypot_partial, lambda ct, a, b, *, out: _hypot_partial(ct, b, a, out=out))
 # NumPy's mod is x - floor(x / y) * y.
 _elementwise_ad(mod, lambda ct, x, y, *, out: ct,
                 lambda ct, x, y, *, out: A.neg(A.mul(ct, floor.bind(A.div(x, y)))))
