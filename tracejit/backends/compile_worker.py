@@ -24,6 +24,11 @@ import sys
 import threading
 
 _HEADER = struct.Struct("<Q")
+# Workers run at a lower priority than the caller: on a machine with few cores a worker
+# compiling beside a caller that keeps calling took the cores its BLAS threads and NumPy
+# wanted, and calls on compiled kernels ran 2.6-3.4x slower than the same calls alone
+# (docs/benchmarks.md, compile latency); niced, the worker compiles with what calls leave.
+_NICENESS = 10
 
 
 def _send(stream, message) -> None:
@@ -181,6 +186,8 @@ def _serve() -> None:
     ``sys.stdout`` goes to stderr, so nothing else can write into the answers)."""
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
+    if hasattr(os, "nice"):  # (the caller's calls first: see _NICENESS)
+        os.nice(_NICENESS)
     tasks = sys.stdin.buffer
     import warnings
     warnings.simplefilter("ignore")
