@@ -24,11 +24,13 @@ import sys
 import threading
 
 _HEADER = struct.Struct("<Q")
-# Workers run at a lower priority than the caller: on a machine with few cores a worker
-# compiling beside a caller that keeps calling took the cores its BLAS threads and NumPy
-# wanted, and calls on compiled kernels ran 2.6-3.4x slower than the same calls alone
-# (docs/benchmarks.md, compile latency); niced, the worker compiles with what calls leave.
-_NICENESS = 10
+# The worker that builds entry functions runs at a lower priority than the caller: entries are
+# built while calls already run the compiled kernels (the middle tier), and on a machine with
+# few cores a worker compiling at full priority took the cores the caller's BLAS threads and
+# NumPy wanted: those calls ran 2.6-3.4x slower than the same calls alone (docs/benchmarks.md).
+# Kernel workers keep the caller's priority: while they build, calls run the interpreter, and
+# a niced kernel worker got a sixth of a core beside it.
+_ENTRY_NICENESS = 10
 
 
 def _send(stream, message) -> None:
@@ -55,13 +57,14 @@ class WorkerDied(Exception):
 class Worker:
     """One worker process, and the lock held by whoever has a task on it (``Pool``)."""
 
-    def __init__(self):
+    def __init__(self, niceness: int = 0):
         # The worker imports this tracejit, wherever the caller found it (its sys.path may
         # have been changed by the script, which the environment does not carry).
         package_root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
         path = [package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
                                  if p]
-        env = dict(os.environ, TRACEJIT_COMPILE_WORKER="1", PYTHONPATH=os.pathsep.join(path))
+        env = dict(os.environ, TRACEJIT_COMPILE_WORKER="1", PYTHONPATH=os.pathsep.join(path),
+                   TRACEJIT_WORKER_NICENESS=str(niceness))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tracejit.backends.compile_worker"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
@@ -100,8 +103,9 @@ class Pool:
     """A few workers, started on first use; ``build`` picks an idle one (or waits for the one
     with the fewest waiters), replacing any that died."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, niceness: int = 0):
         self.size = size
+        self.niceness = niceness
         self.workers: list[Worker] = []
         self.lock = threading.Lock()
         self.turn = 0
@@ -121,7 +125,7 @@ class Pool:
                 if w.lock.acquire(blocking=False):
                     return w
             if len(self.workers) < self.size:
-                self.workers.append(Worker())
+                self.workers.append(Worker(self.niceness))
                 self.workers[-1].lock.acquire()
                 return self.workers[-1]
             self.turn += 1
@@ -142,7 +146,7 @@ class Pool:
         with self.lock:
             self._prune()
             while len(self.workers) < self.size:
-                self.workers.append(Worker())
+                self.workers.append(Worker(self.niceness))
 
     def close(self) -> None:
         with self.lock:
@@ -152,6 +156,7 @@ class Pool:
 
 
 _pools: dict[int, Pool] = {}  # by the pid that made it
+_entry_pools: dict[int, Pool] = {}
 
 
 def pool(size: int) -> Pool:
@@ -163,10 +168,19 @@ def pool(size: int) -> Pool:
     return mine
 
 
+def entry_pool() -> Pool:
+    """This process's one worker for entry functions, at a lower priority (_ENTRY_NICENESS)."""
+    mine = _entry_pools.get(os.getpid())
+    if mine is None:
+        mine = _entry_pools[os.getpid()] = Pool(1, _ENTRY_NICENESS)
+    return mine
+
+
 def _close_all() -> None:
-    mine = _pools.pop(os.getpid(), None)
-    if mine is not None:
-        mine.close()
+    for pools in (_pools, _entry_pools):
+        mine = pools.pop(os.getpid(), None)
+        if mine is not None:
+            mine.close()
 
 
 atexit.register(_close_all)
@@ -186,8 +200,9 @@ def _serve() -> None:
     ``sys.stdout`` goes to stderr, so nothing else can write into the answers)."""
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
-    if hasattr(os, "nice"):  # (the caller's calls first: see _NICENESS)
-        os.nice(_NICENESS)
+    niceness = int(os.environ.get("TRACEJIT_WORKER_NICENESS", "0"))
+    if niceness and hasattr(os, "nice"):  # (the caller's calls first: _ENTRY_NICENESS)
+        os.nice(niceness)
     tasks = sys.stdin.buffer
     import warnings
     warnings.simplefilter("ignore")
