@@ -307,28 +307,6 @@ def test_a_worker_builds_into_the_cache_and_a_new_process_loads_it(tmp_path):
     assert "load" in loaded["stats"] and "numba" not in loaded["stats"]
 
 
-@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="POSIX priorities")
-def test_the_entry_worker_runs_at_a_lower_priority_than_the_caller():
-    """Entries are built while calls run compiled kernels: their worker yields the cores to
-    the caller; kernel workers keep the caller's priority."""
-    from tracejit.backends import compile_worker
-    entries, kernels = compile_worker.Pool(1, compile_worker._ENTRY_NICENESS), \
-        compile_worker.Pool(1)
-    try:
-        entries.start()
-        kernels.start()
-        ours = os.getpriority(os.PRIO_PROCESS, 0)
-        pid = entries.workers[0].process.pid
-        deadline = time.time() + 60
-        while os.getpriority(os.PRIO_PROCESS, pid) == ours and time.time() < deadline:
-            time.sleep(0.05)  # (it lowers its priority as it starts)
-        assert os.getpriority(os.PRIO_PROCESS, pid) > ours
-        assert os.getpriority(os.PRIO_PROCESS, kernels.workers[0].process.pid) == ours
-    finally:
-        entries.close()
-        kernels.close()
-
-
 def test_a_worker_that_dies_is_survived(tmp_path):
     result = run_worker_script(tmp_path, "die")
     assert result["ok"] and result["close"]

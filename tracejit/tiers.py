@@ -313,25 +313,23 @@ class TieredRun:
             compiled.prepare(args)
             return
         pool = compile_worker.pool(workers)
-        entry_pool = compile_worker.entry_pool()  # (at a lower priority: compile_worker.py)
-        entry_pool.start()  # (it imports Numba while the kernels build)
         answers = []
 
         def build_entry():
             try:
-                answers.append(entry_pool.build(task))
+                answers.append(pool.build(task))
             except compile_worker.WorkerDied as e:
                 answers.append(e)
 
-        # With cores to spare, the entry's worker builds it (compiling its kernels itself) from
-        # the start, beside the kernel workers; with few, it waits for them and loads them
-        # from the cache.
+        # With cores to spare, one worker builds the entry (compiling its kernels itself) from
+        # the start, beside the others building the kernels; with few, it waits for them and
+        # loads them from the cache.
         beside = workers >= 3
         thread = threading.Thread(target=build_entry, daemon=True) if beside else None
         if thread is not None:
             thread.start()
         try:
-            self._middle_tier(compiled, args, pool, workers)
+            self._middle_tier(compiled, args, pool, workers - 1 if beside else workers)
         except Exception as e:  # a tracejit bug: calls stay on the interpreter meanwhile
             if debug.level() >= 1:
                 debug.say(f"tracejit: {self.name}: no compiled kernels before the compiled "

@@ -24,13 +24,6 @@ import sys
 import threading
 
 _HEADER = struct.Struct("<Q")
-# The worker that builds entry functions runs at a lower priority than the caller: entries are
-# built while calls already run the compiled kernels (the middle tier), and on a machine with
-# few cores a worker compiling at full priority took the cores the caller's BLAS threads and
-# NumPy wanted: those calls ran 2.6-3.4x slower than the same calls alone (docs/benchmarks.md).
-# Kernel workers keep the caller's priority: while they build, calls run the interpreter, and
-# a niced kernel worker got a sixth of a core beside it.
-_ENTRY_NICENESS = 10
 
 
 def _send(stream, message) -> None:
@@ -57,14 +50,13 @@ class WorkerDied(Exception):
 class Worker:
     """One worker process, and the lock held by whoever has a task on it (``Pool``)."""
 
-    def __init__(self, niceness: int = 0):
+    def __init__(self):
         # The worker imports this tracejit, wherever the caller found it (its sys.path may
         # have been changed by the script, which the environment does not carry).
         package_root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
         path = [package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
                                  if p]
-        env = dict(os.environ, TRACEJIT_COMPILE_WORKER="1", PYTHONPATH=os.pathsep.join(path),
-                   TRACEJIT_WORKER_NICENESS=str(niceness))
+        env = dict(os.environ, TRACEJIT_COMPILE_WORKER="1", PYTHONPATH=os.pathsep.join(path))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tracejit.backends.compile_worker"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
@@ -103,9 +95,8 @@ class Pool:
     """A few workers, started on first use; ``build`` picks an idle one (or waits for the one
     with the fewest waiters), replacing any that died."""
 
-    def __init__(self, size: int, niceness: int = 0):
+    def __init__(self, size: int):
         self.size = size
-        self.niceness = niceness
         self.workers: list[Worker] = []
         self.lock = threading.Lock()
         self.turn = 0
@@ -125,7 +116,7 @@ class Pool:
                 if w.lock.acquire(blocking=False):
                     return w
             if len(self.workers) < self.size:
-                self.workers.append(Worker(self.niceness))
+                self.workers.append(Worker())
                 self.workers[-1].lock.acquire()
                 return self.workers[-1]
             self.turn += 1
@@ -146,7 +137,7 @@ class Pool:
         with self.lock:
             self._prune()
             while len(self.workers) < self.size:
-                self.workers.append(Worker(self.niceness))
+                self.workers.append(Worker())
 
     def close(self) -> None:
         with self.lock:
@@ -156,7 +147,6 @@ class Pool:
 
 
 _pools: dict[int, Pool] = {}  # by the pid that made it
-_entry_pools: dict[int, Pool] = {}
 
 
 def pool(size: int) -> Pool:
@@ -168,19 +158,10 @@ def pool(size: int) -> Pool:
     return mine
 
 
-def entry_pool() -> Pool:
-    """This process's one worker for entry functions, at a lower priority (_ENTRY_NICENESS)."""
-    mine = _entry_pools.get(os.getpid())
-    if mine is None:
-        mine = _entry_pools[os.getpid()] = Pool(1, _ENTRY_NICENESS)
-    return mine
-
-
 def _close_all() -> None:
-    for pools in (_pools, _entry_pools):
-        mine = pools.pop(os.getpid(), None)
-        if mine is not None:
-            mine.close()
+    mine = _pools.pop(os.getpid(), None)
+    if mine is not None:
+        mine.close()
 
 
 atexit.register(_close_all)
@@ -200,9 +181,6 @@ def _serve() -> None:
     ``sys.stdout`` goes to stderr, so nothing else can write into the answers)."""
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
-    niceness = int(os.environ.get("TRACEJIT_WORKER_NICENESS", "0"))
-    if niceness and hasattr(os, "nice"):  # (the caller's calls first: _ENTRY_NICENESS)
-        os.nice(niceness)
     tasks = sys.stdin.buffer
     import warnings
     warnings.simplefilter("ignore")
