@@ -282,13 +282,15 @@ def names_in(expr: str) -> set[str]:
 UNARY = ["negative", "positive", "abs", "square", "sign", "floor", "ceil", "trunc", "rint",
          "tanh", "sin", "cos", "arctan", "exp", "expm1", "log", "log1p", "log2", "log10",
          "sqrt", "reciprocal", "sinh", "cosh", "exp2", "isnan", "isfinite", "isinf",
-         "logical_not", "invert", "arcsin", "arccos", "arctanh", "tan", "round"]
+         "logical_not", "invert", "arcsin", "arccos", "arctanh", "tan", "round", "fabs",
+         "arcsinh", "arccosh", "deg2rad", "rad2deg", "sinc", "nan_to_num"]
 GRAD_UNARY = ["negative", "abs", "square", "tanh", "sin", "cos", "arctan", "exp", "sinh",
-              "cosh", "log1p", "sqrt", "expm1"]  # mostly defined everywhere: fewer NaN losses
+              "cosh", "log1p", "sqrt", "expm1", "arcsinh", "deg2rad", "sinc"]  # (fewer NaNs)
 BINARY = ["add", "subtract", "multiply", "divide", "true_divide", "floor_divide", "remainder",
           "mod", "power", "maximum", "minimum", "arctan2", "logaddexp", "equal", "not_equal",
           "less", "less_equal", "greater", "greater_equal", "logical_and", "logical_or",
-          "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor"]
+          "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "hypot", "fmax", "fmin",
+          "logaddexp2"]
 OPERATORS = ["+", "-", "*", "/", "//", "%", "**", "<", ">=", "==", "&", "|", "^"]
 SCALARS = ["2", "-1", "0.5", "3.0", "True", "1.5", "-2.25", "0"]
 
@@ -434,8 +436,16 @@ def _movement(g):
             choices += [f"{ns}.squeeze({x})", f"{ns}.squeeze({x}, axis={g.rnd.choice(ones)})"]
         wider = tuple(3 if d == 1 and g.rnd.random() < 0.5 else d for d in shape)
         choices.append(f"{ns}.broadcast_to({x}, {wider!r})")
+        choices += [f"{ns}.roll({x}, {g.rnd.randint(-3, 3)}, axis={axis})",
+                    f"{ns}.flipud({x})", f"{ns}.sort({x}, axis={axis - ndim})",
+                    f"{ns}.diff({x}, axis={axis})",
+                    f"{ns}.pad({x}, {g.rnd.randint(0, 2)})"]
+        if 0 not in shape:  # (NumPy refuses these modes on empty axes)
+            mode = g.rnd.choice(["edge", "wrap", "reflect", "symmetric"])
+            choices.append(f"{ns}.pad({x}, {g.rnd.randint(1, 3)}, mode={mode!r})")
     if ndim >= 2:
         k = g.rnd.randint(-1, 1)
+        choices += [f"{ns}.rot90({x}, {g.rnd.randint(-1, 2)})", f"{ns}.fliplr({x})"]
         choices += [f"{ns}.tril({x}, {k})", f"{ns}.triu({x}, {k})", f"{ns}.diagonal({x})",
                     f"{ns}.diagonal({x}, {k}, {ndim - 2}, {ndim - 1})"]
     return g.rnd.choice(choices)
