@@ -106,3 +106,14 @@ def test_compare_shows_a_peers_disagreement_and_fails_only_on_its_own(monkeypatc
     assert compare.agree([np.float32(1.0005)], [np.float32(1.0)])  # within float32's tolerance
     assert not compare.agree([np.float64(1.0005)], [np.float64(1.0)])
     assert not compare.agree([np.float32(1.01)], [np.float32(1.0)])
+
+
+def test_gaussian_process(tmp_path):
+    import gaussian_process
+    plot = tmp_path / "gp.png"
+    result = gaussian_process.main(n=25, steps=60, plot=str(plot), verbose=False)
+    assert result["nlml"] < result["nlml_start"]
+    assert result["gradient_error"] < 1e-5 * max(1.0, float(np.abs(result["grad"]).max()))
+    if result["sklearn_log_marginal_likelihood"] is not None:  # (scikit-learn installed)
+        assert result["sklearn_error"] < 1e-8
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

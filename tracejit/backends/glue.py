@@ -71,12 +71,46 @@ GLUE_BLAS = types.SimpleNamespace(
     gemm_batched_f64=_matmul)
 
 
+def _lapack_stand_in(name, n_in, param_names):
+    """``lapack.<name>_f32/_f64`` as NumPy: the primitive's reference implementation written
+    into the result arrays; the status 1 where NumPy raises ``LinAlgError`` (the entry raises
+    it, with the user's line), else 0."""
+    def run(*args):
+        from ..primitives import REGISTRY
+        split = len(args) - len(param_names)
+        ins, outs = args[:n_in], args[n_in:split]
+        params = dict(zip(param_names, args[split:]))
+        prim = REGISTRY["svd" if name == "svdvals" else name]
+        if name in ("svd", "svdvals"):
+            params.update(compute_uv=name == "svd", full_matrices=params.get("full_matrices",
+                                                                             False))
+        if name == "qr":
+            params["complete"] = outs[0].shape[2] > min(ins[0].shape[1:])
+        try:
+            values = prim.impl(*ins, **params)
+        except np.linalg.LinAlgError:
+            return 1
+        for target, value in zip(outs, values if prim.multiple_results else [values]):
+            target[...] = value
+        return 0
+    return run
+
+
+_LAPACK_CONTRACTS = {"solve": (2, ()), "triangular_solve": (2, ("lower", "transpose_a")),
+                     "cholesky": (1, ()), "slogdet": (1, ()), "eigh": (1, ("lower",)),
+                     "svd": (1, ("full_matrices",)), "svdvals": (1, ()), "qr": (1, ())}
+GLUE_LAPACK = types.SimpleNamespace(**{
+    f"{name}_{suffix}": _lapack_stand_in(name, n_in, param_names)
+    for name, (n_in, param_names) in _LAPACK_CONTRACTS.items() for suffix in ("f32", "f64")})
+
+
 def python_entry(source: str, kernels: list, name: str, namespace: dict | None = None):
     """The entry function defined by ``source``, as Python calling ``kernels`` (``_k0``...).
     ``namespace`` (a new dict if None) becomes the function's globals: a kernel replaced
     there (``namespace["_k3"] = compiled``) is what the next call of the function runs."""
     namespace = {} if namespace is None else namespace
-    namespace.update({"np": np, "_rt": GLUE_RUNTIME, "_blas": GLUE_BLAS})
+    namespace.update({"np": np, "_rt": GLUE_RUNTIME, "_blas": GLUE_BLAS,
+                      "_lapack": GLUE_LAPACK})
     namespace.update({f"_k{k}": fn for k, fn in enumerate(kernels)})
     exec(compile(source, f"<tracejit entry of {name}, run as Python>", "exec"), namespace)
     return namespace["entry"]

@@ -376,6 +376,8 @@ def _emit(w: _EntryWriter, eqn, threshold: int):
         _emit_indexing(w, eqn, ins, out)
     elif name == "dot_general":
         _emit_dot_general(w, eqn, ins, out)
+    elif name in _LINALG_PRIMITIVES:
+        _emit_linalg(w, eqn, ins)
     else:
         raise NotImplementedError(f"numba_cpu: no lowering for primitive `{name}`{_where(eqn)}")
 
@@ -590,6 +592,7 @@ class CompiledGraph:
                   "from tracejit.backends.numba_cpu import kernel_by_name as _kernel", ""]
         header += [f"_k{k} = _kernel({fn.tracejit_name!r})"
                    for k, fn in enumerate(writer.kernels)]
+        header[3:3] = _linalg_imports(self.fused)
         self._entry_module = "\n".join(header) + "\n\n" + self.entry_source
         self._kernel_builds = writer.kernel_builds
         self._kernel_inplace = writer.kernel_inplace
@@ -824,6 +827,9 @@ class CompiledGraph:
                       for k in introspect.kernels(self.fused) if k.name.startswith("_k")]
             namespace = {"np": np, "_rt": profiler.TimedModule(_runtime(), name),
                          "_blas": profiler.TimedModule(_blas(), name)}
+            if _linalg_imports(self.fused):
+                from . import lapack
+                namespace["_lapack"] = profiler.TimedModule(lapack, name)
             namespace.update({f"_k{k}": profiler.Timed(fn, name, labels[k])
                               for k, fn in enumerate(self._kernels)})
             exec(compile(self.entry_source, f"<tracejit profiled entry {name}>", "exec"),
@@ -865,3 +871,19 @@ def unused_donations(graph: Graph, donate=frozenset()) -> list:
     if not donate or _uses_float16(graph):
         return sorted(donate)
     return buffers.plan(graph, frozenset(donate), ("kernel", "dot_general")).unused_donations
+
+
+# --- linear algebra: LAPACK calls written by lapack.py -----------------------------------------
+_LINALG_PRIMITIVES = ("solve", "triangular_solve", "cholesky", "slogdet", "eigh", "svd", "qr")
+
+
+def _emit_linalg(w, eqn, ins):
+    from . import lapack
+    lapack.emit(w, eqn, ins, codegen.dtype_name(eqn.outputs[0].ttype.dtype))
+
+
+def _linalg_imports(graph: Graph) -> list[str]:
+    """The entry module's import of the LAPACK helpers, only where the graph calls them (other
+    entries keep their source, and their disk-cache keys)."""
+    from . import lapack
+    return [lapack.IMPORT] if lapack.uses_lapack(graph) else []

@@ -323,6 +323,12 @@ class _Program:
             return getattr(self, f"_{name}")(eqn)
         if name == "dot_general":
             return self._matmul(eqn, None)
+        if name in ("solve", "triangular_solve", "cholesky", "slogdet", "eigh", "svd", "qr"):
+            # Decided (docs/linalg.md): no CUDA linear algebra; factorisations stay on the CPU.
+            raise NotImplementedError(
+                f"numba_cuda: linear algebra (`{name}`{_where(eqn)}) is not implemented on the "
+                "CUDA backend; compile this function with backend='numba_cpu' (LAPACK) or "
+                "compute the factorisation outside the CUDA function")
         (t,) = out_types
         x_type = eqn.inputs[0].ttype if eqn.inputs else None
         if name == "reshape":
