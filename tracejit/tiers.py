@@ -26,9 +26,7 @@ survive ``fork``).
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 import threading
 import time
 import warnings
@@ -50,7 +48,6 @@ _PER_FLOP = 1 / 20e9
 _COMPILE_PER_KERNEL = 0.25
 _COMPILE_PER_EQUATION = 0.01
 _COMPILE_START = 0.5
-_SWITCH_INTERVAL = 0.0005  # seconds, while background builds run (_responsive)
 
 
 @dataclass(frozen=True)
@@ -135,32 +132,6 @@ def _workers() -> int:
     if n < 0:
         n = max(1, min(4, (os.cpu_count() or 2) - 1))
     return n
-
-
-_switching = threading.Lock()
-_builds = [0, None]  # background builds running, and the switch interval before the first
-
-
-@contextlib.contextmanager
-def _responsive():
-    """While background builds run, the interpreter's thread switch interval is 0.5 ms, not
-    Python's 5 ms: a build thread here (generating code, importing Numba, loading machine
-    code: much of it file reads, each giving up the GIL) otherwise waits up to 5 ms to get the
-    GIL back after each read from a thread that keeps calling, which made its few hundred
-    milliseconds of work take seconds. Restored after the last build, unless changed since."""
-    with _switching:
-        _builds[0] += 1
-        if _builds[0] == 1:
-            _builds[1] = sys.getswitchinterval()
-            sys.setswitchinterval(min(_builds[1], _SWITCH_INTERVAL))
-    try:
-        yield
-    finally:
-        with _switching:
-            _builds[0] -= 1
-            if _builds[0] == 0 and sys.getswitchinterval() == min(_builds[1],
-                                                                   _SWITCH_INTERVAL):
-                sys.setswitchinterval(_builds[1])
 
 
 def _start_workers() -> None:
@@ -279,10 +250,9 @@ class TieredRun:
     def _background(self, args) -> None:
         started = time.perf_counter()
         try:
-            with _responsive():
-                compiled = self.compiled
-                self.timings.update(compiled.timings)  # codegen
-                self._build_compiled(compiled, args)
+            compiled = self.compiled
+            self.timings.update(compiled.timings)  # codegen
+            self._build_compiled(compiled, args)
             self.timings.update(compiled.timings)
             self.timings["ready_after"] = time.perf_counter() - (self._first or started)
             self._ready = compiled
