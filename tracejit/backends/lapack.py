@@ -400,7 +400,7 @@ _MESSAGES = {"solve": "Singular matrix", "triangular_solve": "Singular matrix",
 
 
 def emit(w, eqn, ins, dtype_name) -> None:
-    """Write the entry lines of one linalg equation (``numba_cpu._emit``): operands as
+    """Write the entry lines of one linalg equation (``entry_writer.emit``): operands as
     C-contiguous (batch, rows, cols) stacks, result arrays allocated, the helper called, its
     status checked, results reshaped to the equation's shapes."""
     name, params = eqn.prim.name, eqn.params
