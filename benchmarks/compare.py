@@ -11,7 +11,10 @@ come with ``pip install -e ".[bench]"``; one that is not installed is skipped (a
 notes), and a system that cannot express a workload (numexpr has no axis reductions) leaves its
 cell empty. Every system's result is checked against NumPy's, within the tolerance of its
 dtype, before it is timed: a peer that disagrees shows "disagrees" in its cell and is left out
-of the ratios; the exit status is 1 only when tracejit itself disagrees. Prints a markdown
+of the ratios; the exit status is 1 only when tracejit itself disagrees. tracejit and the
+hand-written Numba loops (the bar it is held to) are timed in turns, a batch of calls of each
+per round, so that their ratio holds while the machine's speed drifts (timed one after the
+other, minutes apart, their ratios had drifted by up to 1.8x). Prints a markdown
 table of medians and ratios (tracejit's time over the other's: below 1 means tracejit is
 faster), and the same for compile latency (the first call: tracing and compiling, with
 tracejit's disk cache off, and torch.compile's and PyTensor's caches in a new folder);
@@ -40,9 +43,9 @@ import tracejit.numpy as tnp  # noqa: E402
 from tracejit.tree_util import tree_flatten, tree_leaves, tree_map, tree_unflatten  # noqa: E402
 import transformer_block as tb  # noqa: E402  (examples/transformer_block.py)
 import workloads  # noqa: E402
-from fused_workloads import (adam_numba, bias_sigmoid_numba, gelu_numba_vectorised,  # noqa: E402
-                             layernorm_numba, median_seconds, mlp_step_numba, softmax_numba,
-                             sum_of_squares_numba)
+from fused_workloads import (  # noqa: E402
+    adam_numba_allocating, bias_sigmoid_numba, gelu_numba_vectorised, interleaved_medians,
+    layernorm_numba, mlp_step_numba, softmax_numba, sum_of_squares_numba)
 
 F32 = np.float32
 HEADS = 4
@@ -106,8 +109,9 @@ def numba_system():
     return {"GELU": (None, gelu_numba_vectorised), "bias + sigmoid": (None, bias_sigmoid_numba),
             "row softmax": (None, softmax_numba), "layernorm": (None, layernorm_numba),
             "sum of squares": (None, sum_of_squares_numba),
-            "Adam update": (None, lambda p, g, m, v, lr, t: (adam_numba(p, g, m, v, lr, t),
-                                                             (p, m, v))[1]),  # in place
+            # into new arrays, as tracejit's call without donation writes them (the in-place
+            # loop against tracejit with donate_argnums: fused_workloads.py)
+            "Adam update": (None, adam_numba_allocating),
             "MLP step": (None, mlp)}
 
 
@@ -248,6 +252,7 @@ def pytensor_system():
     return {k: (None, build(f)) for k, f in fns.items()}
 
 
+TIMED_IN_TURNS = ("tracejit", "Numba (by hand)")
 SYSTEMS = [("tracejit", tracejit_system), ("NumPy", numpy_system),
            ("Numba (by hand)", numba_system), ("numexpr", numexpr_system),
            ("JAX jit", jax_system), ("PyTorch", torch_systems),
@@ -327,17 +332,23 @@ def run(args) -> dict:
     # hand-written Numba first): with PyTorch and PyTensor imported, the Numba-compiled kernels
     # measured after them ran up to 7x slower (tracejit's and the hand-written alike; a GELU
     # over 10M float32 6.7 -> 40-48 ms), which would have measured the imports, not the kernels.
+    # tracejit and the hand-written Numba loops (the bar of issue 17) are timed in turns.
+    makers = dict(SYSTEMS)
     for name, make in SYSTEMS:
+        if name in TIMED_IN_TURNS[1:]:
+            continue  # (timed with tracejit)
         try:
-            made = make()
+            made = {name: make()} if name != "PyTorch" else make()
+            if name == TIMED_IN_TURNS[0]:
+                made.update({other: makers[other]() for other in TIMED_IN_TURNS[1:]
+                             if other in makers})
         except ImportError as e:
             notes.append(f"{name}: not installed ({e.name}; pip install -e \".[bench]\")")
             continue
-        for system, table in (made if name == "PyTorch" else {name: made}).items():
+        for system, table in made.items():
             systems[system] = table
             times[system], latency[system], disagrees[system] = {}, {}, []
-            _measure(system, table, cases, reference, times, latency, disagrees, notes,
-                     args.quick)
+        _measure(made, cases, reference, times, latency, disagrees, notes, args.quick)
     text = report(systems, cases, times, latency, disagrees, notes, args.quick)
     print(text)
     if args.markdown:
@@ -350,32 +361,48 @@ def run(args) -> dict:
             "times": times, "latency": latency, "notes": notes}
 
 
-def _measure(system, table, cases, reference, times, latency, disagrees, notes, quick):
-    """Run every workload ``system`` has: its first call (timed: compile latency), checked
-    against NumPy's result, then its median warm time unless it disagrees."""
+def _measure(group, cases, reference, times, latency, disagrees, notes, quick):
+    """Run every workload each system of ``group`` (system -> table) has: its first call
+    (timed: compile latency), checked against NumPy's result, then, unless it disagrees, its
+    median warm time; the systems of one group are timed in turns (``interleaved_medians``),
+    so that their ratio holds on a machine whose speed drifts."""
     for workload, case in cases.items():
-        if workload not in table or table[workload][1] is None:
-            continue
-        prepare, fn = table[workload]
-        case = copy.deepcopy(case)  # (some update their arguments in place)
-        prepared = prepare(case) if prepare else case
-        started = time.perf_counter()
-        try:
-            with tracejit.config.override(cache=False):
-                result = fn(*prepared)
-        except Exception as e:  # a system that cannot run a workload: noted, not fatal
-            notes.append(f"{system} / {workload}: failed ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0][:120] if str(e) else ''})")
-            continue
-        latency[system][workload] = time.perf_counter() - started
-        if not agree(result, reference[workload]):
-            disagrees[system].append(workload)
-            difference = describe_difference(result, reference[workload])
-            notes.append(f"{system} / {workload}: {difference} (not timed, not in the "
-                         "ratios)")
-            continue
-        if not quick:
-            times[system][workload] = median_seconds(fn, *prepared, repeat=5, min_time=0.5)
+        timed = []
+        for system, table in group.items():
+            if workload not in table or table[workload][1] is None:
+                continue
+            prepare, fn = table[workload]
+            prepared = _first_call(system, workload, prepare, fn, case, reference, latency,
+                                   disagrees, notes)
+            if prepared is not None:
+                timed.append((system, fn, prepared))
+        if timed and not quick:
+            medians = interleaved_medians(*[(fn, args) for _, fn, args in timed], repeat=5,
+                                          min_time=0.5)
+            for (system, _, _), median in zip(timed, medians):
+                times[system][workload] = median
+
+
+def _first_call(system, workload, prepare, fn, case, reference, latency, disagrees, notes):
+    """The first call of ``fn`` (timed into ``latency``), checked against NumPy's result; its
+    prepared arguments, or None where it failed or disagreed (noted)."""
+    case = copy.deepcopy(case)  # (some update their arguments in place)
+    prepared = prepare(case) if prepare else case
+    started = time.perf_counter()
+    try:
+        with tracejit.config.override(cache=False):
+            result = fn(*prepared)
+    except Exception as e:  # a system that cannot run a workload: noted, not fatal
+        notes.append(f"{system} / {workload}: failed ({type(e).__name__}: "
+                     f"{str(e).splitlines()[0][:120] if str(e) else ''})")
+        return None
+    latency[system][workload] = time.perf_counter() - started
+    if not agree(result, reference[workload]):
+        disagrees[system].append(workload)
+        difference = describe_difference(result, reference[workload])
+        notes.append(f"{system} / {workload}: {difference} (not timed, not in the ratios)")
+        return None
+    return prepared
 
 
 def describe_difference(got, expected) -> str:

@@ -37,6 +37,27 @@ import workloads
 from tracejit.backends import vector_math
 
 
+def interleaved_medians(*cases, repeat=7, min_time=0.2) -> list[float]:
+    """``median_seconds`` of each ``(fn, args)`` case, timed in turns (one batch of calls of
+    each case per round): the machine's drift (other load, the memory the kernel has ready for
+    fresh outputs, which changes over seconds) then falls on every case alike, so their
+    ratio holds where medians measured one after the other drifted apart (up to 1.8x)."""
+    for fn, args in cases:
+        fn(*args)  # warm up (and compile)
+    times = [[] for _ in cases]
+    for _ in range(repeat):
+        for k, (fn, args) in enumerate(cases):
+            loops, start = 0, time.perf_counter()
+            while True:
+                fn(*args)
+                loops += 1
+                elapsed = time.perf_counter() - start
+                if elapsed >= min_time / repeat or loops >= 1000:
+                    break
+            times[k].append(elapsed / loops)
+    return [statistics.median(t) for t in times]
+
+
 def median_seconds(fn, *args, repeat=7, min_time=0.2):
     fn(*args)  # warm up (and compile)
     times = []
@@ -321,21 +342,20 @@ def main():
     for name, jax_name, fn, handwritten, inputs in rows:
         compiled = tracejit.compile(fn, tiered=False)
         np.testing.assert_allclose(compiled(*inputs), fn(*inputs), rtol=2e-3, atol=1e-3)
-        t_jit = median_seconds(compiled, *inputs)
+        t_jit, t_nb = interleaved_medians((compiled, inputs), (handwritten, inputs))
         t_np = median_seconds(fn, *inputs)
-        t_nb = median_seconds(handwritten, *inputs)
         t_jax = median_seconds(jx[jax_name], *put(*inputs)) if jx and jax_name else None
         _row(name, t_jit, t_np, t_nb, t_jax)
 
     p, g, m, v = (rng.normal(size=n).astype(f32) for _ in range(4))
     v = np.abs(v)
     t_np = median_seconds(adam, p, g, m, v, 1e-3, 3.0)
-    t_alloc = median_seconds(tracejit.compile(adam, tiered=False), p, g, m, v, 1e-3, 3.0)
     donated = tracejit.compile(adam, donate_argnums=(0, 2, 3), tiered=False)
     pd, md, vd = p.copy(), m.copy(), v.copy()
-    t_jit = median_seconds(lambda: donated(pd, g, md, vd, 1e-3, 3.0))  # updates pd, md, vd
     pc, mc, vc = p.copy(), m.copy(), v.copy()
-    t_nb = median_seconds(adam_numba, pc, g, mc, vc, 1e-3, 3.0)
+    t_jit, t_nb = interleaved_medians(
+        (lambda: donated(pd, g, md, vd, 1e-3, 3.0), ()),  # updates pd, md, vd
+        (adam_numba, (pc, g, mc, vc, 1e-3, 3.0)))
     t_jax = None
     if jx:
         jargs = list(put(p, g, m, v))
@@ -344,7 +364,9 @@ def main():
             jargs[0], jargs[2], jargs[3] = jx["adam"](*jargs, 1e-3, 3.0)
         t_jax = median_seconds(jax_step)
     _row("Adam update (donated)", t_jit, t_np, t_nb, t_jax, "(Numba: in place)")
-    t_nb_alloc = median_seconds(adam_numba_allocating, p, g, m, v, 1e-3, 3.0)
+    t_alloc, t_nb_alloc = interleaved_medians(
+        (tracejit.compile(adam, tiered=False), (p, g, m, v, 1e-3, 3.0)),
+        (adam_numba_allocating, (p, g, m, v, 1e-3, 3.0)))
     _row("Adam update (allocating)", t_alloc, t_np, t_nb_alloc, None, "(Numba: new arrays)")
 
     batch, d_in, d_h, d_out = (16, 32, 16, 4) if args.quick else (256, 784, 512, 10)
@@ -359,9 +381,8 @@ def main():
     for got, want in zip(mlp_step_numba(*nb_args), (step(params, xb, yb)[k]
                                                       for k in ("w1", "b1", "w2", "b2"))):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
-    t_jit = median_seconds(step, params, xb, yb)
+    t_jit, t_nb = interleaved_medians((step, (params, xb, yb)), (mlp_step_numba, nb_args))
     t_interp = median_seconds(tracejit.compile(mlp_step, backend="interpreter"), params, xb, yb)
-    t_nb = median_seconds(mlp_step_numba, *nb_args)
     t_jax = median_seconds(jx["mlp"], jx["put"](params), *put(xb, yb)) if jx else None
     _row("MLP step (fwd+bwd+SGD)", t_jit, t_interp, t_nb, t_jax,
          "(NumPy column: tracejit's interpreter)")

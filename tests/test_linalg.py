@@ -301,6 +301,11 @@ GRAD_CASES = [
     ("cond", np.linalg.cond, "general"),
     ("cond_inf", lambda a: np.linalg.cond(a, np.inf), "general"),
     ("tensorinv", lambda a: np.linalg.tensorinv(a[0].reshape(3, 3, 1), ind=1), "general"),
+    # one factorisation of a[0] broadcast against b's stack
+    ("solve_broadcast", lambda a, b: np.linalg.solve(a[0], b), "general,rhs"),
+    ("cond_fro", lambda a: np.linalg.cond(a, "fro"), "general"),
+    ("eigvalsh_upper", lambda x: np.linalg.eigvalsh(_sym(x), UPLO="U"), "general"),
+    ("lstsq_residuals", lambda a, b: np.linalg.lstsq(a, b)[1], "tall,rhs"),
 ]
 GRAD_SHAPES = {"general": (2, 3, 3), "tall": (4, 3), "wide": (2, 4)}
 
@@ -338,6 +343,162 @@ def test_degenerate_eigenvalues_give_finite_gradients_of_invariant_functions(rng
     assert np.all(np.isfinite(g))
 
 
+# --- one LU per matrix: the derivatives solve with the forward's factors -------------------------
+def _lu_equations(graph):
+    """The graph's lu_factor equations, and its equations reading factors (lu_solve, slogdet)."""
+    factors = [e for e in graph.eqns if e.prim.name == "lu_factor"]
+    readers = [e for e in graph.eqns if e.prim.name in ("lu_solve", "slogdet")]
+    return factors, readers
+
+
+@pytest.mark.parametrize("name,fn", [
+    ("solve", lambda a: np.sum(np.linalg.solve(a, a[:, :1] + 1.0) ** 2)),
+    ("inv", lambda a: np.sum(np.linalg.inv(a) ** 2)),
+    ("slogdet", lambda a: np.linalg.slogdet(a)[1]),
+    ("det", np.linalg.det),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_derivatives_reuse_the_forward_factorisation(name, fn, rng):
+    """Reverse mode, forward mode and the hessian (forward over reverse) of each LU reader: no
+    backward pass factors (the equations it makes are marked), every solve reads the factors of
+    a forward pass together with the matrix they factor, which is the input. One forward pass
+    factors once (a hessian traces one forward pass per direction)."""
+    a, t = general(rng, (3, 3)), rng.normal(size=(3, 3))
+    graphs = {"grad": tracejit.make_ir(tracejit.grad(fn))(a),
+              "jvp": tracejit.make_ir(lambda a, t: tracejit.jvp(fn, (a,), (t,)))(a, t),
+              "hessian": tracejit.make_ir(tracejit.hessian(fn))(a)}
+    for mode, graph in graphs.items():
+        factors, readers = _lu_equations(graph)
+        if mode != "hessian":
+            assert len(factors) == 1, (mode, str(graph))
+        assert all(e.inputs[0] is graph.inputs[0] and not e.source_info.backward
+                   for e in factors), (mode, str(graph))
+        factor_of = {id(v): e for e in factors for v in e.outputs}
+        for r in readers:
+            factor = factor_of[id(r.inputs[1])]
+            assert factor_of[id(r.inputs[2])] is factor and r.inputs[0] is factor.inputs[0]
+        backward = [r for r in readers if r.source_info.backward]
+        assert (mode == "jvp") != bool(backward), (mode, str(graph))
+        assert all(r.params["transpose"] for r in backward if r.prim.name == "lu_solve")
+    check = tracejit.compile(tracejit.grad(fn), backend="interpreter")
+    close(check(a), tracejit.grad(fn)(a), 1e-12)
+
+
+def test_broadcast_solves_factor_each_matrix_once(rng):
+    a, b = general(rng, (3, 3)), rng.normal(size=(4, 3, 2))
+    graph = tracejit.make_ir(tracejit.grad(lambda a, b: np.sum(np.linalg.solve(a, b))))(a, b)
+    factors, readers = _lu_equations(graph)
+    assert len(factors) == 1 and factors[0].outputs[0].ttype.shape == (3, 3)
+    assert all(r.inputs[1].ttype.shape == (4, 3, 3) for r in readers)
+
+
+def test_values_only_eigh_computes_no_vectors(rng):
+    """eigvalsh's forward is eigh[compute_v=False] (LAPACK's jobz='N'); its reverse mode computes
+    the vectors (a second decomposition, for the derivative only); forward mode one with them."""
+    a = spd(rng, (3, 3))
+    (forward,) = [e for e in tracejit.make_ir(np.linalg.eigvalsh)(a).eqns if e.prim.name == "eigh"]
+    assert forward.params["compute_v"] is False and len(forward.outputs) == 1
+    loss = lambda a: np.sum(np.linalg.eigvalsh(a) ** 2)  # noqa: E731
+    grad_eighs = [e.params["compute_v"] for e in tracejit.make_ir(tracejit.grad(loss))(a).eqns
+                  if e.prim.name == "eigh"]
+    assert grad_eighs == [False, True]
+    jvp_graph = tracejit.make_ir(lambda a, t: tracejit.jvp(loss, (a,), (t,)))(a, a)
+    assert [e.params["compute_v"] for e in jvp_graph.eqns if e.prim.name == "eigh"] == [True]
+    (values,) = [e for e in tracejit.make_ir(np.linalg.svdvals)(a).eqns if e.prim.name == "svd"]
+    assert values.params["compute_uv"] is False and len(values.outputs) == 1
+
+
+# --- lstsq, cond and named results: NumPy's, on every backend -----------------------------------
+ORDERS = (None, 2, -2, "fro", np.inf, -np.inf, 1, -1)
+
+
+def factor_paths(a, b, singular, dense_singular):
+    """The LU's readers (a factorisation broadcast over b's stack, a 1-D right-hand side),
+    values-only eigh, and cond of an invertible and two singular matrices (NumPy: inf; 0 for
+    p=-2) of every order."""
+    return (np.linalg.solve(a, b), np.linalg.solve(a, b[0, :, 0]), np.linalg.inv(a),
+            np.linalg.det(a), tuple(np.linalg.slogdet(a)), np.linalg.eigvalsh(a + a.T),
+            tuple(np.linalg.cond(a, p) for p in ORDERS),
+            tuple(np.linalg.cond(singular, p) for p in ORDERS),
+            tuple(np.linalg.cond(dense_singular, p) for p in ORDERS[3:]))
+
+
+def factor_paths_compiled(a, b, singular, dense_singular):
+    """What numba_cpu's helpers do differently from factor_paths' other forms (compiled there;
+    the rest is the same composition of primitives, covered by ``everything``): a broadcast
+    factorisation, a vector right-hand side, an unchecked inverse (NaN, then inf)."""
+    return (np.linalg.solve(a, b), np.linalg.solve(a, b[0, :, 0]),
+            np.linalg.cond(dense_singular, 1))
+
+
+def test_factor_paths_match_numpy(backend, rng):
+    args = (general(rng, (3, 3)), rng.normal(size=(2, 3, 2)),
+            np.array([[0.0, 2.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]),
+            np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]]))
+    fn = factor_paths if backend == "interpreter" else factor_paths_compiled
+    got = tracejit.pytree.flatten(tracejit.compile(fn, backend=backend)(*args))[0]
+    want = tracejit.pytree.flatten(fn(*args))[0]
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        close(g, w, 1e-10)
+    singular_conds = np.asarray(got[-(2 * len(ORDERS) - 3):] if fn is factor_paths else got[-1:])
+    assert np.isinf(np.delete(singular_conds, 2) if fn is factor_paths else singular_conds).all()
+    assert fn is not factor_paths or singular_conds[2] == 0  # (p=-2)
+
+
+def test_lstsq_matches_numpy(rng):
+    """Shapes and dtypes of every result for 1-D and 2-D right-hand sides, tall, square and wide
+    matrices, float32 and float64. A rank-deficient tall matrix: NumPy's residuals are empty, a
+    value-dependent shape; ours keep the static shape and are NaN (docs/linalg.md)."""
+    for dtype in (np.float32, np.float64):
+        for m, n in ((5, 3), (3, 3), (3, 5)):
+            a = rng.normal(size=(m, n)).astype(dtype)
+            for rhs in (rng.normal(size=m).astype(dtype), rng.normal(size=(m, 2)).astype(dtype)):
+                f = tracejit.compile(np.linalg.lstsq, backend="interpreter")
+                for got, want in zip(f(a, rhs), np.linalg.lstsq(a, rhs)):
+                    close(got, want, TOL[np.dtype(dtype)] * 10)
+    low = rng.normal(size=(5, 2)) @ rng.normal(size=(2, 3))
+    for rhs in (rng.normal(size=5), rng.normal(size=(5, 2))):
+        f = tracejit.compile(np.linalg.lstsq, backend="interpreter")
+        (x, residuals, rank, s), want = f(low, rhs), np.linalg.lstsq(low, rhs)
+        assert want[1].shape == (0,) and rank == want[2] == 2 and rank.dtype == want[2].dtype
+        assert residuals.shape == (1 if rhs.ndim == 1 else 2,) and np.isnan(residuals).all()
+        assert residuals.dtype == want[1].dtype
+        close(x, want[0], 1e-9)
+        close(s, want[3], 1e-10)
+
+
+def test_named_tuples_are_rebuilt_by_the_dispatcher(rng):
+    """``_dispatch._strong`` rebuilds a named tuple from its items (positional arguments), so
+    NumPy's result types (EighResult, SVDResult, ...) come back from traced calls, and their
+    fields read inside traced code."""
+    from collections import namedtuple
+
+    from tracejit.numpy._dispatch import _strong
+    pair = namedtuple("Pair", "first second")
+    assert _strong(pair(1, [2])) == pair(1, [2]) and type(_strong(pair(1, 2))) is pair
+    seen = {}
+
+    def weak_pair(x):
+        result = _strong(pair(x, x + 1))
+        seen["type"], seen["weak"] = type(result), [v.ttype.weak for v in result]
+        return result.first
+
+    tracejit.make_ir(weak_pair)(1.5)  # (a Python float: a weak input)
+    assert seen == {"type": pair, "weak": [False, False]}
+
+    def fields(x):
+        return (np.linalg.eigh(x).eigenvalues, np.linalg.svd(x).S, np.linalg.qr(x).R,
+                np.linalg.slogdet(x).logabsdet)
+
+    a = spd(rng, (3, 3))
+    for got, want in zip(tracejit.compile(fields, backend="interpreter")(a), fields(a)):
+        close(got, want, 1e-12)
+    results = tracejit.compile(lambda x: (np.linalg.eigh(x), np.linalg.svd(x), np.linalg.qr(x),
+                                          np.linalg.slogdet(x)), backend="interpreter")(a)
+    assert [type(r) for r in results] == [type(np.linalg.eigh(a)), type(np.linalg.svd(a)),
+                                          type(np.linalg.qr(a)), type(np.linalg.slogdet(a))]
+
+
 # --- errors ---------------------------------------------------------------------------------------
 def _raises_at_this_file(error, match, fn, *args, backend="interpreter"):
     with pytest.raises(error, match=match) as info:
@@ -359,6 +520,10 @@ def test_singular_and_not_positive_definite_raise_linalgerror(backend):
     f = tracejit.compile(lambda a: (np.linalg.det(a), *np.linalg.slogdet(a)), backend=backend)
     det, sign, logabs = f(singular)  # (no error: NumPy's 0, 0, -inf)
     assert det == 0 and sign == 0 and logabs == -np.inf
+    with pytest.raises(LinAlgError, match="SVD did not converge"):
+        np.linalg.cond(singular, "nuc")  # (NumPy: the SVD of its NaN inverse)
+    _raises_at_this_file(LinAlgError, "SVD did not converge",
+                         lambda a: np.linalg.cond(a, "nuc"), singular, backend=backend)
 
 
 def test_non_square_and_low_rank_input_are_refused_at_the_users_line():
@@ -396,25 +561,42 @@ def test_cuda_backend_refuses_by_name():
     from tracejit.passes.pipeline import run_pipeline
     graph = tracejit.make_ir(np.linalg.inv)(np.eye(2))
     fused = run_pipeline(graph, fusion=True)[0]["fused"]
-    with pytest.raises(NotImplementedError, match=r"`solve`.*backend='numba_cpu'"):
+    with pytest.raises(NotImplementedError, match=r"`lu_factor`.*backend='numba_cpu'"):
         numba_cuda.compile_graph(fused)
 
 
 # --- the middle tier's stand-ins (glue.py): the compiled helpers' contracts, in NumPy ------------
 def test_glue_stand_ins_follow_the_helpers_contracts(rng):
+    lapack = glue.GLUE_LAPACK
     a = general(rng, (2, 3, 3))
     b = rng.normal(size=(2, 3, 2))
-    out = np.empty_like(b)
-    assert glue.GLUE_LAPACK.solve_f64(a, b, out) == 0
-    close(out, np.linalg.solve(a, b), 1e-12)
-    assert glue.GLUE_LAPACK.solve_f64(np.zeros((1, 2, 2)), b[:1, :2], out[:1, :2]) == 1
+    lu, pivots, out = np.empty_like(a), np.empty((2, 3), np.int32), np.empty_like(b)
+    assert lapack.lu_factor_f64(a, lu, pivots) == 0
+    for transpose in (False, True):
+        assert lapack.lu_solve_f64(lu, pivots, b, out, transpose, True) == 0
+        close(out, np.linalg.solve(np.swapaxes(a, 1, 2) if transpose else a, b), 1e-12)
+    sign, logabs = np.empty(2), np.empty(2)
+    assert lapack.slogdet_f64(lu, pivots, sign, logabs) == 0
+    close(sign, np.linalg.slogdet(a)[0], 0)
+    close(logabs, np.linalg.slogdet(a)[1], 1e-12)
+    zero = np.zeros((1, 2, 2))
+    assert lapack.lu_factor_f64(zero, lu[:1, :2, :2], pivots[:1, :2]) == 0  # (factors: no error)
+    assert lapack.lu_solve_f64(lu[:1, :2, :2], pivots[:1, :2], b[:1, :2], out[:1, :2], False,
+                               True) == 1
+    assert lapack.lu_solve_f64(lu[:1, :2, :2], pivots[:1, :2], b[:1, :2], out[:1, :2], False,
+                               False) == 0 and np.isnan(out[:1, :2]).all()
+    w = np.empty((2, 3))
+    assert lapack.eigvalsh_f64(a, w, True) == 0
+    close(w, np.linalg.eigvalsh(a), 1e-12)
     q, r = np.empty((2, 4, 3)), np.empty((2, 3, 3))
     tall = rng.normal(size=(2, 4, 3))
-    assert glue.GLUE_LAPACK.qr_f64(tall, q, r) == 0
+    assert lapack.qr_f64(tall, q, r) == 0
     close(q @ r, tall, 1e-12)
     s = np.empty((2, 3))
-    assert glue.GLUE_LAPACK.svdvals_f64(tall, s) == 0
+    assert lapack.svdvals_f64(tall, s) == 0
     close(s, np.linalg.svdvals(tall), 1e-12)
+    with pytest.raises(AttributeError):
+        lapack.solve_f64
 
 
 def test_compiled_entry_source_runs_as_python_glue(rng):
@@ -426,13 +608,14 @@ def test_compiled_entry_source_runs_as_python_glue(rng):
     args = everything_inputs(rng, np.float64)
     fused = run_pipeline(tracejit.make_ir(everything)(*args), fusion=True)[0]["fused"]
     compiled = numba_cpu.CompiledGraph(fused)
-    assert "_lapack.svd_f64(" in compiled.entry_source
+    for helper in ("lu_factor", "lu_solve", "slogdet", "svd", "svdvals", "eigh", "eigvalsh"):
+        assert f"_lapack.{helper}_f64(" in compiled.entry_source, helper
     want = tracejit.compile(everything, backend="interpreter")(*args)
     for got, expected in zip(_run_as_glue(compiled, args), want):
         close(got, expected, 1e-12)
     singular = numba_cpu.CompiledGraph(run_pipeline(tracejit.make_ir(np.linalg.inv)(
         np.eye(2)), fusion=True)[0]["fused"])
-    with pytest.raises(LinAlgError, match=r"Singular matrix \(in `solve` traced at .*"):
+    with pytest.raises(LinAlgError, match=r"Singular matrix \(in `lu_solve` traced at .*"):
         _run_as_glue(singular, [np.zeros((2, 2))])
 
 
@@ -458,7 +641,8 @@ def test_linalg_sits_between_fused_kernels(rng):
     a, b = rng.normal(size=(3, 3)), rng.normal(size=(3, 2))
     fused = run_pipeline(tracejit.make_ir(kernels_around_linalg)(a, b), fusion=True)[0]["fused"]
     names = [k.name for k in kernels(fused)]
-    assert [n for n in names if not n.startswith("_k")] == ["solve", "eigh", "slogdet"]
+    assert [n for n in names if not n.startswith("_k")] == ["lu_factor", "lu_solve", "eigh",
+                                                            "lu_factor", "slogdet"]
     assert sum(n.startswith("_k") for n in names) >= 4
     for got, want in zip(interpreter.evaluate(fused, [a, b]), kernels_around_linalg(a, b)):
         close(got, want, 1e-12)
@@ -483,7 +667,7 @@ def everything(a, b, s, t, w):
             *fix_signs(u, vh), sv, *fix_signs(uw, vhw), svw, svf,
             np.abs(uf), np.abs(vhf), np.abs(q), np.abs(r), np.abs(qc), np.abs(rc),
             np.linalg.svdvals(w), np.linalg.pinv(t), np.linalg.matrix_rank(t),
-            np.linalg.norm(w, "nuc", axis=(-2, -1)))
+            np.linalg.norm(w, "nuc", axis=(-2, -1)), np.linalg.eigvalsh(s, UPLO="U"))
 
 
 def everything_inputs(rng, dtype):
@@ -504,7 +688,8 @@ def test_numba_cpu_matches_the_interpreter_and_numpy(dtype, rng):
         close(g, w, TOL[np.dtype(dtype)] * 10)
     close(got[0], np.linalg.solve(args[0], args[1]), TOL[np.dtype(dtype)] * 10)
     source = compiled.lower(*args).kernel_source()
-    assert "_lapack.solve_" in source and "objmode" not in source
+    assert "_lapack.lu_solve_" in source and "_lapack.eigvalsh_" in source
+    assert "objmode" not in source
     # one stack of 1x1 and one empty batch: same compiled code (shapes are run-time numbers)
     small = (args[0][:, :1, :1], args[1][:, :1])
     h = tracejit.compile(lambda a, b: (np.linalg.solve(a, b), np.linalg.det(a)),
@@ -524,7 +709,7 @@ def test_numba_cpu_gradients_match_the_interpreter(rng):
         w, v = np.linalg.eigh(spd_)
         return (np.sum(np.linalg.inv(a) ** 2) + np.sum(np.linalg.slogdet(a)[1])
                 + np.sum(chol) + np.sum(sv ** 2) + np.sum((u @ vh) ** 2) + np.sum(q * r[..., :1, :])
-                + np.sum(w) + np.sum(v[..., 0] ** 4))
+                + np.sum(w) + np.sum(v[..., 0] ** 4) + np.sum(np.linalg.eigvalsh(spd_) ** 3))
 
     args = (general(rng, (2, 3, 3)), rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 3, 3)))
     grad = tracejit.grad(loss, argnums=(0, 1, 2))
@@ -533,11 +718,18 @@ def test_numba_cpu_gradients_match_the_interpreter(rng):
     for g, w in zip(got, want):
         close(g, w, 1e-9)
     check_grads(loss, args, order=1, modes=("rev",))
-    h = tracejit.compile(tracejit.hessian(lambda x: np.linalg.slogdet(x)[1]),
-                         backend="numba_cpu")
-    a = spd(rng, (3, 3))
-    inv = np.linalg.inv(a)
-    close(h(a), -np.einsum("jk,li->ijkl", inv, inv), 1e-10)
+    # Second order, both modes: forward over reverse along one direction (a hessian-vector
+    # product; the whole hessian would compile one such pass per entry).
+    hvp = lambda a, t: tracejit.jvp(tracejit.grad(lu_readers), (a,), (t,))  # noqa: E731
+    a, t = spd(rng, (3, 3)), rng.normal(size=(3, 3))
+    for got, want in zip(tracejit.compile(hvp, backend="numba_cpu")(a, t),
+                         tracejit.compile(hvp, backend="interpreter")(a, t)):
+        close(got, want, 1e-9)
+
+
+def lu_readers(x):
+    """The readers of one LU: solves both ways (forward and backward), slogdet, det."""
+    return np.linalg.slogdet(x)[1] + np.linalg.det(x) + np.sum(np.linalg.solve(x, x[0]) ** 2)
 
 
 @needs_numba
@@ -547,11 +739,12 @@ def test_numba_cpu_linalg_between_fused_kernels(rng):
     for got, want in zip(compiled(a, b), kernels_around_linalg(a, b)):
         close(got, want, 1e-12)
     names = [k.name for k in compiled.lower(a, b).kernels()]
-    assert [n for n in names if not n.startswith("_k")] == ["solve", "eigh", "slogdet"]
+    assert [n for n in names if not n.startswith("_k")] == ["lu_factor", "lu_solve", "eigh",
+                                                            "lu_factor", "slogdet"]
     with tracejit.profile(show=False) as profile:  # (the entry run as Python, helpers timed)
         compiled(a, b)
         compiled(a, b)
-    assert any("solve_f64" in line for line in profile.table().splitlines())
+    assert any("lu_solve_f64" in line for line in profile.table().splitlines())
 
 
 @needs_numba
@@ -560,7 +753,42 @@ def test_object_mode_fallback_helpers_follow_the_same_contracts(rng):
     from tracejit.backends import lapack
     helpers = lapack._fallback_helpers()
     a, b = general(rng, (2, 3, 3)), rng.normal(size=(2, 3, 2))
-    out = np.empty_like(b)
-    assert helpers["solve"](a, b, out) == 0
+    lu, pivots, out = np.empty_like(a), np.empty((2, 3), np.int32), np.empty_like(b)
+    assert helpers["lu_factor"](a, lu, pivots) == 0
+    assert helpers["lu_solve"](lu, pivots, b, out, False, True) == 0
     close(out, np.linalg.solve(a, b), 1e-12)
     assert helpers["cholesky"](-np.eye(2)[None], np.empty((1, 2, 2))) == 1
+
+
+# --- the reference LU (NumPy, blocked) against its definition and LAPACK's getrf ------------------
+def _rebuild(lu, pivots):
+    """a from its factors (primitives/linalg.py): a = l u q, l the lower triangle of lu with its
+    diagonal, u the strict upper one with ones on the diagonal, q the column swaps undone."""
+    n = lu.shape[-1]
+    rebuilt = np.tril(lu) @ (np.triu(lu, 1) + np.eye(n))
+    for j in reversed(range(n)):
+        columns = rebuilt[:, [j, pivots[j]]].copy()
+        rebuilt[:, [pivots[j], j]] = columns
+    return rebuilt
+
+
+def test_reference_lu_is_getrf(rng):
+    """Past one block of columns (the blocked path), singular included; where LAPACK is found,
+    the same pivots as its getrf and the same factors to rounding."""
+    from tracejit.backends import lapack
+    from tracejit.primitives import linalg as L
+    a = rng.normal(size=(2, 70, 70))
+    a[1, 5] = 0.0  # (singular: an exact zero pivot, left on the diagonal)
+    lu, pivots = L.lu_factor.impl(a)
+    assert lu.dtype == np.float64 and pivots.dtype == np.int32 and pivots.shape == (2, 70)
+    assert np.all(np.abs(np.triu(lu, 1)) <= 1.0)  # (partial pivoting)
+    assert np.sum(np.diagonal(lu[1]) == 0) == 1
+    for k in range(2):
+        close(_rebuild(lu[k], pivots[k]), a[k], 1e-12)
+    logabs = L.slogdet.impl(None, lu, pivots)[1]
+    assert logabs[0] == pytest.approx(np.linalg.slogdet(a[0])[1]) and logabs[1] == -np.inf
+    if NUMBA:
+        got_lu, got_pivots = np.empty_like(a), np.empty((2, 70), np.int32)
+        assert lapack.lu_factor_f64(a, got_lu, got_pivots) == 0
+        np.testing.assert_array_equal(got_pivots[0], pivots[0])
+        close(got_lu[0], lu[0], 1e-10)

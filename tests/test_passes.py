@@ -87,6 +87,33 @@ def test_cse_merges_equal_equations():
     assert prim_names(graph).count("exp") == 1 and prim_names(graph).count("sin") == 1
 
 
+def test_cse_merges_equations_with_several_results_and_keeps_control_flow_apart():
+    """A factorisation read by two functions of one matrix (inv and det: lu_factor, two
+    results) is computed once; so are two equal eigendecompositions; loops are never merged."""
+    a = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]])
+
+    def f(a):
+        w1, _ = tnp.linalg.eigh(a)
+        w2, v2 = tnp.linalg.eigh(a)
+        return tnp.linalg.inv(a).sum() + tnp.linalg.det(a) + w1.sum() + (w2 * v2).sum()
+
+    traced = tracejit.make_ir(f)(a)
+    assert prim_names(traced).count("lu_factor") == 2 and prim_names(traced).count("eigh") == 2
+    merged = dce(cse(traced))
+    assert prim_names(merged).count("lu_factor") == 1 and prim_names(merged).count("eigh") == 1
+    verify(merged)
+    w, v = np.linalg.eigh(a)
+    expected = np.linalg.inv(a).sum() + np.linalg.det(a) + w.sum() + (w * v).sum()
+    assert np.allclose(evaluate(merged, [a])[0], expected)
+
+    def loops(x):
+        body = lambda i, c: c * 2.0  # noqa: E731
+        return tracejit.fori_loop(0, 3, body, x) + tracejit.fori_loop(0, 3, body, x)
+
+    looped = dce(cse(tracejit.make_ir(loops)(np.ones(2))))
+    assert prim_names(looped).count("fori_loop") == 2
+
+
 def test_dce_drops_unused_work_and_constants():
     table = np.arange(3.0)
 

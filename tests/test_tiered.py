@@ -418,3 +418,91 @@ def test_a_process_killed_while_compiling_leaves_no_broken_cache_entry(tmp_path,
                            text=True, timeout=300)
     assert again.returncode == 0 and "ok" in again.stdout, again.stderr
     assert "tracejit:" not in again.stderr  # no warning about the cache (or anything else)
+
+
+# --- the entry left as Python where it costs little; BLAS threads while workers build -----
+
+CHEAP_ENTRY_SCRIPT = textwrap.dedent('''
+    import json, sys
+    import numpy as np
+    import tracejit
+    import tracejit.numpy as tnp
+    from tracejit.backends import blas_threads
+
+    before = blas_threads.threads()
+    x = np.linspace(-1, 1, 2_000_000)
+    big = tracejit.compile(lambda x: tnp.tanh(x) * 2.0 + tnp.sum(x * x), tiered=True)
+    big(x)
+    run = big._stats[0]["run"]
+    ok = big.wait(x, timeout=120)
+    close = bool(np.allclose(big(x), np.tanh(x) * 2 + np.sum(x * x)))
+    small = tracejit.compile(lambda x: tnp.tanh(x) * 2.0, tiered=True)  # calls of microseconds
+    y = x[:5]
+    small(y)
+    small_run = small._stats[0]["run"]
+    small_ok = small.wait(y, timeout=120) and bool(np.allclose(small(y), np.tanh(y) * 2))
+    print(json.dumps({"ok": ok, "close": close, "tier": run.tier, "how": run.how,
+                      "stats": sorted(big.compile_stats()[0]), "small_ok": small_ok,
+                      "small_tier": small_run.tier, "small_stats": sorted(small.compile_stats()[0]),
+                      "threads": [before, blas_threads.threads()]}))
+''')
+
+
+def run_cheap_entry_script(folder):
+    env = dict(os.environ, TRACEJIT_CACHE_DIR=str(folder), TRACEJIT_COMPILE_WORKERS="1")
+    env.pop("NUMBA_OPT", None)
+    env.pop("TRACEJIT_TIERED", None)
+    script = folder / "cheap.py"
+    script.write_text(CHEAP_ENTRY_SCRIPT)
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    import json
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_an_entry_that_costs_little_as_python_is_not_compiled(tmp_path):
+    built = run_cheap_entry_script(tmp_path)
+    assert built["ok"] and built["close"]
+    # A call of milliseconds: the entry stays Python around the compiled kernels, no entry
+    # compile (no "numba"/"switch" stage), and the tier says so.
+    assert built["tier"].startswith("compiled (the entry run as Python, an estimated")
+    assert "kernels built by compile workers" in built["how"]
+    assert "kernels" in built["stats"] and "numba" not in built["stats"]
+    # A call of microseconds: the Python entry would be most of it, so the entry is compiled.
+    assert built["small_ok"] and built["small_tier"] == "compiled"
+    assert "numba" in built["small_stats"]
+    assert built["threads"][0] == built["threads"][1]  # BLAS has its threads back
+    again = run_cheap_entry_script(tmp_path)  # a new process: the kernels from the cache
+    assert again["ok"] and again["close"]
+    assert "kernels loaded from the disk cache" in again["how"]
+    assert "load" in again["small_stats"]  # (that entry was compiled: loaded whole)
+
+
+def test_python_overhead_counts_lines_and_kernel_calls_and_refuses_loops():
+    from tracejit.backends import glue
+    straight = "def entry(a0, w0, s, f):\n    t1 = w0[:s[0]]\n    _k0(a0, t1)\n    return (t1,)\n"
+    assert glue.python_overhead(straight) == pytest.approx(3 * glue._PER_LINE
+                                                         + glue._PER_KERNEL_CALL)
+    looped = tracejit.compile(lambda x: tracejit.fori_loop(0, 3, lambda i, c: tnp.sin(c) * 2.0,
+                                                           x), tiered=False)
+    x = np.linspace(0, 1, 5)
+    looped(x)
+    assert "for " in entry_run(looped).entry_source  # (the loop is in the entry)
+    assert glue.python_overhead(entry_run(looped).entry_source) is None
+
+
+def test_blas_threads_are_capped_while_builds_overlap_and_given_back():
+    from tracejit.backends import blas_threads
+    before = blas_threads.threads()
+    if before is None:
+        pytest.skip("NumPy's BLAS here is not an OpenBLAS whose threads can be set")
+    cores = len(os.sched_getaffinity(0))
+    with blas_threads.capped(cores):  # every core busy with workers: one BLAS thread left
+        assert blas_threads.threads() == 1
+        with blas_threads.capped(1):  # a second build, overlapping: still capped
+            assert blas_threads.threads() == 1
+        assert blas_threads.threads() == 1
+        a = np.ones((64, 64))
+        assert np.allclose(a @ a, 64.0)  # (products still run)
+    assert blas_threads.threads() == before

@@ -20,9 +20,10 @@ from .errors import (CompileError, DeviceError, IRVerificationError, TracerConve
                      ValueDependentShapeError)
 from .ir import Graph, TensorType, verify
 from .tracing import UnexpectedTracerError
-from .transforms.autodiff import (custom_vjp, grad, hessian, jacfwd, jacrev, jvp, stop_gradient,
-                                  value_and_grad, vjp)
+from .transforms.autodiff import custom_vjp, grad, jvp, stop_gradient, value_and_grad, vjp
 from .transforms.check import check_grads
+from .transforms.jacobians import hessian, jacfwd, jacrev
+from .transforms.vmap import vmap
 
 
 
@@ -39,4 +40,4 @@ __all__ = ["CompileError", "Compiled", "DeviceError", "Graph", "IRVerificationEr
            "TensorType", "TracerConversionError", "UnexpectedTracerError",
            "ValueDependentShapeError", "check_grads", "clear_cache", "compile", "cond", "config", "custom_vjp", "device_put", "fori_loop", "grad", "hessian", "jacfwd",
            "jacrev", "jvp", "make_ir", "profile", "scan", "stop_gradient", "tree_util",
-           "value_and_grad", "verify", "vjp", "while_loop"]
+           "value_and_grad", "verify", "vjp", "vmap", "while_loop"]

@@ -27,6 +27,7 @@ from .primitives import REGISTRY
 from .primitives import control as C
 from .tracing import Tracer, trace_subgraph
 from .transforms import control_ad  # noqa: F401  (attaches the derivative rules)
+from .transforms import control_batch  # noqa: F401  (attaches the batching rules)
 
 
 def _leaf_type(leaf, what: str) -> TensorType:

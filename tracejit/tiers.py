@@ -48,6 +48,10 @@ _PER_FLOP = 1 / 20e9
 _COMPILE_PER_KERNEL = 0.25
 _COMPILE_PER_EQUATION = 0.01
 _COMPILE_START = 0.5
+# Where the entry run as Python costs at most this part of a call (an estimate, by the time per
+# line and per kernel call of ``glue.python_overhead``), its compile is skipped on machines with
+# few cores (``TieredRun._entry_worth_building``).
+_PYTHON_ENTRY_SHARE = 0.03
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,8 @@ class TieredRun:
         self._first = None  # perf_counter of the first call
         self.timings: dict[str, float] = {}
         self.how = ""  # how the compiled code was built, in words (TRACEJIT_DEBUG)
+        self.final_note = ""  # why the entry stays Python for good (an empty string: it does not)
+        self.kernels_loaded = False  # whether the middle tier found every kernel in the cache
 
     # --- calls -------------------------------------------------------------------------------
     def __call__(self, args):
@@ -197,7 +203,7 @@ class TieredRun:
     def tier(self) -> str:
         """Which tier the next call runs on, in words."""
         if self._ready is not None:
-            return "compiled"
+            return f"compiled ({self.final_note})" if self.final_note else "compiled"
         if self._glue is not None:
             built, total = self.kernels_built
             return f"compiled kernels ({built} of {total}, the others on the interpreter; " \
@@ -252,12 +258,15 @@ class TieredRun:
         try:
             compiled = self.compiled
             self.timings.update(compiled.timings)  # codegen
-            self._build_compiled(compiled, args)
+            final = self._build_compiled(compiled, args)
             self.timings.update(compiled.timings)
             self.timings["ready_after"] = time.perf_counter() - (self._first or started)
-            self._ready = compiled
-            if self.on_ready is not None:
-                self.on_ready(compiled)
+            if final is not None:  # the entry as Python around the compiled kernels, for good
+                self._ready = final
+            else:
+                self._ready = compiled
+                if self.on_ready is not None:
+                    self.on_ready(compiled)
             if debug.level() >= 1:
                 debug.say(f"tracejit: {self.name}: compiled code ready "
                           f"{self.timings['ready_after']:.2f} s after the first call "
@@ -267,12 +276,12 @@ class TieredRun:
         finally:
             self._done.set()
 
-    def _build_compiled(self, compiled, args) -> None:
+    def _build_compiled(self, compiled, args):
         """Load the code from the disk cache if another process built it; else have compile
         workers build the kernels (in parallel), run the entry as Python around them while
         one builds the entry, and load that. In this thread where workers cannot help (or a
-        worker died)."""
-        from .backends import compile_worker
+        worker died). Returns None, or ``run(args)`` where the entry stays Python for good
+        (``_entry_worth_building``)."""
         workers = _workers()
         task = compiled.build_task(args) if workers > 0 else None
         if task is not None and compiled.load_if_cached(args):
@@ -282,6 +291,10 @@ class TieredRun:
             self.how = "compiled in a background thread of this process"
             compiled.prepare(args)
             return
+        return self._build_in_workers(compiled, args, task, workers)
+
+    def _build_in_workers(self, compiled, args, task: dict, workers: int):
+        from .backends import blas_threads, compile_worker
         pool = compile_worker.pool(workers)
         answers = []
 
@@ -298,16 +311,24 @@ class TieredRun:
         thread = threading.Thread(target=build_entry, daemon=True) if beside else None
         if thread is not None:
             thread.start()
-        try:
-            self._middle_tier(compiled, args, pool, workers - 1 if beside else workers)
-        except Exception as e:  # a tracejit bug: calls stay on the interpreter meanwhile
-            if debug.level() >= 1:
-                debug.say(f"tracejit: {self.name}: no compiled kernels before the compiled "
-                          f"entry ({type(e).__name__}: {e})")
+        # While workers build, this process's BLAS keeps off their cores: its threads would
+        # spin there between the products that calls run meanwhile (blas_threads.py).
+        with blas_threads.capped(workers):
+            try:
+                self._middle_tier(compiled, args, pool, workers - 1 if beside else workers)
+            except Exception as e:  # a tracejit bug: calls stay on the interpreter meanwhile
+                if debug.level() >= 1:
+                    debug.say(f"tracejit: {self.name}: no compiled kernels before the "
+                              f"compiled entry ({type(e).__name__}: {e})")
         if thread is not None:
-            thread.join()
+            with blas_threads.capped(1):
+                thread.join()
         else:
-            build_entry()
+            final = self._entry_worth_building(compiled, args)
+            if final is not None:
+                return final
+            with blas_threads.capped(workers):
+                build_entry()
         answer = answers[0]
         if isinstance(answer, compile_worker.WorkerDied):
             self.how = f"{answer}: compiled in this process instead"
@@ -321,6 +342,38 @@ class TieredRun:
         compiled.timings["numba"] = answer["seconds"]
         self.how = (f"entry built in a compile worker in {answer['seconds']:.2f} s, loaded in "
                     f"{compiled.timings['switch'] * 1e3:.0f} ms")
+
+    def _entry_worth_building(self, compiled, args):
+        """None where the compiled entry is worth its compile, else the entry as Python that
+        calls the compiled kernels, to run from now on. Building the entry (seconds of Numba,
+        20 s for a transformer block) on a machine with few cores takes a core from the calls
+        for all that time; where the Python entry costs a small part of a call
+        (``_PYTHON_ENTRY_SHARE``, by ``glue.python_overhead`` against the best of three calls
+        timed here) the calls are at compiled speed already, and nothing is built. Machines
+        with cores to spare (3 workers or more) build the entry beside the kernels instead."""
+        from .backends import glue
+        built, total = self.kernels_built
+        run = self._glue
+        overhead = glue.python_overhead(compiled.entry_source)
+        if run is None or built < total or overhead is None:
+            return None
+        args = list(args)
+        for k, _ in getattr(compiled, "_donations", ()):  # (never write the user's buffers)
+            args[k] = args[k].copy()
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            run(args)
+            best = min(best, time.perf_counter() - started)
+        share = overhead / best
+        if share > _PYTHON_ENTRY_SHARE:
+            return None
+        self.final_note = (f"the entry run as Python, an estimated {share:.2%} of a "
+                           f"{best * 1e3:.2f} ms call: not compiled")
+        source = "loaded from the disk cache" if self.kernels_loaded else \
+            "built by compile workers"
+        self.how = f"kernels {source}; {self.final_note}"
+        return run
 
     def _middle_tier(self, compiled, args, pool, workers: int) -> None:
         """Kernels built by the workers, one at a time each, those that save the most run time
@@ -336,7 +389,7 @@ class TieredRun:
         pending = compiled.kernel_groups(signatures)
         run, install = compiled.progressive_glue()
         lock = threading.Lock()
-        built, failed, seconds = [], [], []
+        built, failed, seconds, loaded = [], [], [], []
 
         def build() -> None:
             while True:
@@ -344,11 +397,15 @@ class TieredRun:
                     if not pending:
                         return
                     kernels, task = pending.pop(0)
-                try:
-                    answer = pool.build(task)
-                except Exception as e:  # (a death: the entry's build finds it again)
-                    answer = {"ok": False, "error": str(e)}
-                ok = answer["ok"] and compiled.load_kernels(kernels, signatures)
+                if compiled.load_kernels(kernels, signatures):  # (an earlier process's)
+                    answer, ok = {"ok": True, "seconds": 0.0}, True
+                    loaded.append(kernels)
+                else:
+                    try:
+                        answer = pool.build(task)
+                    except Exception as e:  # (a death: the entry's build finds it again)
+                        answer = {"ok": False, "error": str(e)}
+                    ok = answer["ok"] and compiled.load_kernels(kernels, signatures)
                 with lock:
                     if not ok:
                         failed.append(answer.get("error", "not found in the disk cache"))
@@ -370,6 +427,7 @@ class TieredRun:
         for t in threads:
             t.join()
         self.timings["kernels"] = sum(seconds)
+        self.kernels_loaded = len(loaded) == len(built)  # (all from the disk cache)
         self.timings["kernels_after"] = time.perf_counter() - (self._first or started)
         if debug.level() >= 1:
             debug.say(f"tracejit: {self.name}: {sum(map(len, built))} of "

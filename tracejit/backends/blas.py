@@ -18,11 +18,11 @@ compiled once per process (object mode is not cached).
 from __future__ import annotations
 
 import ctypes
-import glob
-import os
 
 import numpy as np
 from numba import njit, objmode, types
+
+from .blas_threads import numpy_blas_libraries as _numpy_blas_libraries
 
 _OPTIONS = {"error_model": "numpy", "cache": False}
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
@@ -30,14 +30,6 @@ _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 # (symbol, integer type) in the order we look for them: NumPy >= 2 wheels, older wheels, LP64.
 _CANDIDATES = [("scipy_cblas_{}gemm64_", types.int64), ("cblas_{}gemm64_", types.int64),
                ("scipy_cblas_{}gemm", types.int32), ("cblas_{}gemm", types.int32)]
-
-
-def _numpy_blas_libraries() -> list[str]:
-    root = os.path.dirname(np.__file__)
-    patterns = [os.path.join(root, "..", "numpy.libs", "*openblas*"),  # manylinux wheels
-                os.path.join(root, ".dylibs", "*openblas*"),  # macOS wheels
-                os.path.join(root, "..", "numpy.libs", "*blas*")]
-    return sorted({p for pattern in patterns for p in glob.glob(pattern)})
 
 
 def _find_gemm():

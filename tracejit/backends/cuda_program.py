@@ -183,7 +183,8 @@ class Program:
             return getattr(self, f"_{name}")(eqn)
         if name == "dot_general":
             return self._matmul(eqn, None)
-        if name in ("solve", "triangular_solve", "cholesky", "slogdet", "eigh", "svd", "qr"):
+        from ..primitives.linalg import PRIMITIVES as linalg_primitives
+        if name in linalg_primitives:
             # Decided (docs/linalg.md): no CUDA linear algebra; factorisations stay on the CPU.
             raise NotImplementedError(
                 f"numba_cuda: linear algebra (`{name}`{_where(eqn)}) is not implemented on the "

@@ -367,9 +367,9 @@ def _emit_dot_general(w, eqn, ins, out):
 
 
 # --- linear algebra: LAPACK calls written by lapack.py -----------------------------------------
-_LINALG_PRIMITIVES = ("solve", "triangular_solve", "cholesky", "slogdet", "eigh", "svd", "qr")
+from ..primitives.linalg import PRIMITIVES as _LINALG_PRIMITIVES  # noqa: E402
 
 
 def _emit_linalg(w, eqn, ins):
     from . import lapack
-    lapack.emit(w, eqn, ins, codegen.dtype_name(eqn.outputs[0].ttype.dtype))
+    lapack.emit(w, eqn, ins, codegen.dtype_name)

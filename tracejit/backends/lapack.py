@@ -1,10 +1,11 @@
 """Linear algebra for compiled code, through the LAPACK NumPy itself ships.
 
 The entry functions ``numba_cpu`` generates call one helper per linalg primitive and dtype
-(``solve_f64``, ``cholesky_f32``, ...; ``emit`` writes the calls). Each takes C-contiguous
-stacks of matrices, shape (batch, rows, cols), writes its results into arrays the entry
-allocated, and returns a status: 0, or the index of the first matrix LAPACK refused (singular,
-not positive definite, no convergence) plus one. The entry checks it after the call and raises
+(``lu_solve_f64``, ``cholesky_f32``, ...; ``emit`` writes the calls; ``HELPERS`` lists their
+contracts). Each takes C-contiguous stacks of matrices, shape (batch, rows, cols) (vectors:
+(batch, n)), writes its results into arrays the entry allocated, and returns a status: 0, or the
+index of the first matrix LAPACK refused (singular, not positive definite, no convergence) plus
+one. The entry checks it after the call and raises
 NumPy's ``LinAlgError`` with NumPy's message and the user's line: never a crash, never object
 mode.
 
@@ -15,11 +16,15 @@ compiled code is cacheable and runs on NumPy's one thread pool, as the matrix pr
 Numba's own ``np.linalg`` would call SciPy's LAPACK (a second OpenBLAS) and needs SciPy.
 
 Fortran is column-major: each matrix is copied into a column-major buffer (a transposed copy),
-LAPACK is called on it with the routines and arguments NumPy's ``umath_linalg`` uses (``gesv``,
-``potrf``, ``getrf``, ``syevd``, ``gesdd``, ``geqrf`` + ``orgqr``; ``trtrs`` for triangular
-solves, which NumPy lacks), and the results are copied back transposed, so compiled results
+LAPACK is called on it with the routines and arguments NumPy's ``umath_linalg`` uses (``getrf``,
+``potrf``, ``syevd``, ``gesdd``, ``geqrf`` + ``orgqr``; ``getrs`` for solves with factors kept
+from ``getrf``, where NumPy calls ``gesv``, which is the two; ``trtrs`` for triangular solves,
+which NumPy lacks), and the results are copied back transposed, so compiled results
 match the interpreter's (NumPy's), signs of eigen- and singular vectors included. The copies
-are O(n^2) against LAPACK's O(n^3).
+are O(n^2) against LAPACK's O(n^3). The LU is the exception: ``getrf`` factors each row-major
+matrix where it lies, which LAPACK reads as its transpose, and ``getrs`` reads those factors
+where they lie (``lu_factor`` defines its factors so: ``primitives/linalg.py``), so only the
+right-hand sides are copied; solves then agree with NumPy's to rounding, not bit for bit.
 
 When the symbols cannot be found (a NumPy built against a system LAPACK), the helpers run
 ``np.linalg`` from an object-mode block instead: correct, slower per call, not cached on disk.
@@ -31,10 +36,11 @@ import ctypes
 import numpy as np
 from numba import njit, objmode, types
 
+from ..primitives.linalg import PRIMITIVES
 from . import blas
 
 _OPTIONS = {"error_model": "numpy", "cache": False}
-_ROUTINES = ("gesv", "trtrs", "potrf", "getrf", "syevd", "gesdd", "geqrf", "orgqr")
+_ROUTINES = ("getrs", "trtrs", "potrf", "getrf", "syevd", "gesdd", "geqrf", "orgqr")
 # (symbol pattern, integer dtype): NumPy >= 2 wheels (ILP64, prefixed), then plainer builds.
 _CANDIDATES = [("scipy_{}_64_", np.int64), ("{}_64_", np.int64), ("scipy_{}_", np.int32),
                ("{}_", np.int32)]
@@ -64,7 +70,7 @@ def _find_lapack():
 FOUND = _find_lapack()
 DIRECT = FOUND is not None
 # (routine, pointer arguments, trailing Fortran string lengths): every argument is a pointer.
-_SIGNATURES = {"gesv": (8, 0), "trtrs": (10, 3), "potrf": (5, 1), "getrf": (6, 0),
+_SIGNATURES = {"getrs": (9, 1), "trtrs": (10, 3), "potrf": (5, 1), "getrf": (6, 0),
                "syevd": (11, 2), "gesdd": (14, 1), "geqrf": (8, 0), "orgqr": (9, 0)}
 
 
@@ -95,7 +101,7 @@ _SLOTS = 11
 
 def _helpers(prefix: str, dtype, ext: dict) -> dict:
     """The compiled helpers for one dtype (prefix "s": float32, "d": float64)."""
-    gesv, trtrs, potrf, getrf = (ext[prefix + r] for r in ("gesv", "trtrs", "potrf", "getrf"))
+    getrs, trtrs, potrf, getrf = (ext[prefix + r] for r in ("getrs", "trtrs", "potrf", "getrf"))
     syevd, gesdd, geqrf, orgqr = (ext[prefix + r] for r in ("syevd", "gesdd", "geqrf", "orgqr"))
     INT = LAPACK_INT  # noqa: N806
 
@@ -111,22 +117,56 @@ def _helpers(prefix: str, dtype, ext: dict) -> dict:
         return iv
 
     @njit(**_OPTIONS)
-    def solve(a3, b3, out3):
+    def lu_factor(a3, lu3, piv2):
+        """getrf in place on each row-major matrix, which LAPACK reads as a^T: lu3[i] is then
+        the transposed factors lu_factor defines (primitives/linalg.py), with no transposed
+        copy. Pivots 0-based. A zero pivot (info > 0) is not an error here: the solves check
+        the diagonal, slogdet reads it as det = 0."""
+        n = a3.shape[1]
+        if n == 0:
+            return 0
+        iv = _ints(n, 0, n, n)
+        ipiv = np.empty(n, INT)
+        for i in range(a3.shape[0]):
+            lu3[i] = a3[i]
+            getrf(_at(iv, _NN), _at(iv, _NN), lu3[i].ctypes.data, _at(iv, _LD),
+                  ipiv.ctypes.data, _at(iv, _INFO))
+            if iv[_INFO] < 0:
+                return i + 1
+            for j in range(n):
+                piv2[i, j] = ipiv[j] - 1
+        return 0
+
+    @njit(**_OPTIONS)
+    def lu_solve(lu3, piv2, b3, out3, transpose, check):
+        """getrs per matrix with the factors of lu_factor (those of a^T, read where they lie):
+        a x = b is their transposed solve. A zero on the diagonal (singular): the status with
+        ``check``, else NaN results for that matrix."""
         n, k = b3.shape[1], b3.shape[2]
         if n == 0 or k == 0:
             return 0
         iv = _ints(n, k, n, n)
-        pivots = np.empty(n, INT)
-        fa, fb = np.empty((n, n), dtype), np.empty((k, n), dtype)  # column-major a and b
-        for i in range(a3.shape[0]):
-            fa[:] = a3[i].T
+        iv[_C1] = _N if transpose else _T
+        ipiv = np.empty(n, INT)
+        fb = np.empty((k, n), dtype)  # column-major b
+        for i in range(lu3.shape[0]):
+            singular = False
+            for j in range(n):
+                singular |= lu3[i, j, j] == 0
+            if singular:
+                if check:
+                    return i + 1
+                out3[i] = np.nan
+                continue
             fb[:] = b3[i].T
-            gesv(_at(iv, _NN), _at(iv, _KK), fa.ctypes.data, _at(iv, _LD), pivots.ctypes.data,
-                 fb.ctypes.data, _at(iv, _LD), _at(iv, _INFO))
+            for j in range(n):
+                ipiv[j] = piv2[i, j] + 1
+            getrs(_at(iv, _C1), _at(iv, _NN), _at(iv, _KK), lu3[i].ctypes.data, _at(iv, _LD),
+                  ipiv.ctypes.data, fb.ctypes.data, _at(iv, _LD), _at(iv, _INFO), 1)
             if iv[_INFO] != 0:
                 return i + 1
             out3[i] = fb.T
-        return iv[_INFO]
+        return 0
 
     @njit(**_OPTIONS)
     def triangular_solve(a3, b3, out3, lower, transpose_a):
@@ -166,38 +206,33 @@ def _helpers(prefix: str, dtype, ext: dict) -> dict:
         return iv[_INFO]
 
     @njit(**_OPTIONS)
-    def slogdet(a3, sign, logabs):
-        n = a3.shape[1]
-        iv = _ints(n, 0, n, n)
-        pivots = np.empty(max(1, n), INT)
-        fa = np.empty((n, n), dtype)
-        for i in range(a3.shape[0]):
-            s, total = dtype(1), dtype(0)
-            if n:
-                fa[:] = a3[i].T
-                getrf(_at(iv, _NN), _at(iv, _NN), fa.ctypes.data, _at(iv, _LD),
-                      pivots.ctypes.data, _at(iv, _INFO))
-                if iv[_INFO] < 0:
-                    return i + 1
-                for j in range(n):  # (info > 0: an exact zero on the diagonal, det = 0)
-                    d = fa[j, j]
-                    if pivots[j] != j + 1:
-                        s = -s
-                    if d < 0:
-                        s, d = -s, -d
-                    total += np.log(d)
-                if iv[_INFO] > 0:
-                    s, total = dtype(0), dtype(-np.inf)
+    def slogdet(lu3, piv2, sign, logabs):
+        """From lu_factor's results (no LAPACK call): NumPy's sign and log|det|, 0 and -inf for
+        an exact zero on u's diagonal."""
+        n = lu3.shape[1]
+        for i in range(lu3.shape[0]):
+            s, total, singular = dtype(1), dtype(0), False
+            for j in range(n):
+                d = lu3[i, j, j]
+                if piv2[i, j] != j:
+                    s = -s
+                if d < 0:
+                    s, d = -s, -d
+                singular |= d == 0
+                total += np.log(d)
+            if singular:
+                s, total = dtype(0), dtype(-np.inf)
             sign[i], logabs[i] = s, total
-        return 0 if iv[_INFO] >= 0 else 1
+        return 0
 
     @njit(**_OPTIONS)
-    def eigh(a3, w2, v3, lower):
+    def _syevd(job, a3, w2, v3, lower):
+        """v3 (batch, n, n) not written when job is 'N' (values only: LAPACK computes none)."""
         n = a3.shape[1]
         if n == 0:
             return 0
         iv = _ints(n, 0, n, n)
-        iv[_C1], iv[_C2] = _V, _L if lower else _U
+        iv[_C1], iv[_C2] = job, _L if lower else _U
         fa, values = np.empty((n, n), dtype), np.empty(n, dtype)
         query, iquery = np.empty(1, dtype), np.empty(1, INT)
         syevd(_at(iv, _C1), _at(iv, _C2), _at(iv, _NN), fa.ctypes.data, _at(iv, _LD),
@@ -213,8 +248,18 @@ def _helpers(prefix: str, dtype, ext: dict) -> dict:
             if iv[_INFO] != 0:
                 return i + 1
             w2[i] = values
-            v3[i] = fa.T
+            if job != _N:
+                v3[i] = fa.T
         return iv[_INFO]
+
+    @njit(**_OPTIONS)
+    def eigh(a3, w2, v3, lower):
+        return _syevd(_V, a3, w2, v3, lower)
+
+    @njit(**_OPTIONS)
+    def eigvalsh(a3, w2, lower):
+        unused = np.empty((1, 1, 1), dtype)
+        return _syevd(_N, a3, w2, unused, lower)
 
     @njit(**_OPTIONS)
     def _gesdd(job, a3, s2, u3, vh3):
@@ -302,13 +347,32 @@ def _helpers(prefix: str, dtype, ext: dict) -> dict:
             q3[i] = buffer[:kq].T
         return iv[_INFO]
 
-    return {"solve": solve, "triangular_solve": triangular_solve, "cholesky": cholesky,
-            "slogdet": slogdet, "eigh": eigh, "svd": svd, "svdvals": svdvals, "qr": qr}
+    return {"lu_factor": lu_factor, "lu_solve": lu_solve, "triangular_solve": triangular_solve,
+            "cholesky": cholesky, "slogdet": slogdet, "eigh": eigh, "eigvalsh": eigvalsh,
+            "svd": svd, "svdvals": svdvals, "qr": qr}
+
+
+# What each helper computes: (primitive, the primitive's operands it takes (the others are the
+# matrix ``a`` that lu_solve and slogdet take for their derivatives and do not read), its
+# trailing flag arguments (the equation's params), params it fixes). Its arguments are those
+# operands as stacks, then its result arrays, then the flags.
+HELPERS = {
+    "lu_factor": ("lu_factor", (0,), (), {}),
+    "lu_solve": ("lu_solve", (1, 2, 3), ("transpose", "check"), {}),
+    "triangular_solve": ("triangular_solve", (0, 1), ("lower", "transpose_a"), {}),
+    "cholesky": ("cholesky", (0,), (), {}),
+    "slogdet": ("slogdet", (1, 2), (), {}),
+    "eigh": ("eigh", (0,), ("lower",), {"compute_v": True}),
+    "eigvalsh": ("eigh", (0,), ("lower",), {"compute_v": False}),
+    "svd": ("svd", (0,), ("full_matrices",), {"compute_uv": True}),
+    "svdvals": ("svd", (0,), (), {"full_matrices": False, "compute_uv": False}),
+    "qr": ("qr", (0,), (), {}),
+}
 
 
 def _run_impl(name, ins, outs, params) -> int:
-    """The primitive's reference implementation (np.linalg) into ``outs``; 1 where it raises
-    ``LinAlgError``. What the object-mode fallback helpers run."""
+    """The primitive's reference implementation into ``outs``; 1 where it raises
+    ``LinAlgError``."""
     from ..primitives import REGISTRY
     prim = REGISTRY[name]
     try:
@@ -320,62 +384,87 @@ def _run_impl(name, ins, outs, params) -> int:
     return 0
 
 
+def run_reference(helper: str, *args) -> int:
+    """``helper``'s contract (``HELPERS``) computed by the primitive's reference implementation:
+    what the object-mode fallback helpers and the middle tier's stand-ins (``glue.py``) run."""
+    name, positions, flags, fixed = HELPERS[helper]
+    split = len(args) - len(flags)
+    given, outs = args[:len(positions)], args[len(positions):split]
+    params = dict(fixed, **{flag: bool(v) for flag, v in zip(flags, args[split:])})
+    if helper == "qr":
+        params["complete"] = outs[0].shape[2] > min(given[0].shape[1:])
+    ins = [None] * (max(positions) + 1)
+    for k, x in zip(positions, given):
+        ins[k] = x
+    return _run_impl(name, ins, outs, params)
+
+
 def _fallback_helpers() -> dict:
-    """The same contracts through ``np.linalg`` in object mode (no LAPACK symbols found)."""
+    """The same contracts through the reference implementations in object mode (no LAPACK
+    symbols found)."""
     @njit(**_OPTIONS)
-    def solve(a3, b3, out3):
+    def lu_factor(a3, lu3, piv2):
         with objmode(status="int64"):
-            status = _run_impl("solve", (a3, b3), (out3,), {})
+            status = run_reference("lu_factor", a3, lu3, piv2)
+        return status
+
+    @njit(**_OPTIONS)
+    def lu_solve(lu3, piv2, b3, out3, transpose, check):
+        with objmode(status="int64"):
+            status = run_reference("lu_solve", lu3, piv2, b3, out3, transpose, check)
         return status
 
     @njit(**_OPTIONS)
     def triangular_solve(a3, b3, out3, lower, transpose_a):
         with objmode(status="int64"):
-            status = _run_impl("triangular_solve", (a3, b3), (out3,),
-                               {"lower": lower, "transpose_a": transpose_a})
+            status = run_reference("triangular_solve", a3, b3, out3, lower, transpose_a)
         return status
 
     @njit(**_OPTIONS)
     def cholesky(a3, out3):
         with objmode(status="int64"):
-            status = _run_impl("cholesky", (a3,), (out3,), {})
+            status = run_reference("cholesky", a3, out3)
         return status
 
     @njit(**_OPTIONS)
-    def slogdet(a3, sign, logabs):
+    def slogdet(lu3, piv2, sign, logabs):
         with objmode(status="int64"):
-            status = _run_impl("slogdet", (a3,), (sign, logabs), {})
+            status = run_reference("slogdet", lu3, piv2, sign, logabs)
         return status
 
     @njit(**_OPTIONS)
     def eigh(a3, w2, v3, lower):
         with objmode(status="int64"):
-            status = _run_impl("eigh", (a3,), (w2, v3), {"lower": lower})
+            status = run_reference("eigh", a3, w2, v3, lower)
+        return status
+
+    @njit(**_OPTIONS)
+    def eigvalsh(a3, w2, lower):
+        with objmode(status="int64"):
+            status = run_reference("eigvalsh", a3, w2, lower)
         return status
 
     @njit(**_OPTIONS)
     def svd(a3, u3, s2, vh3, full_matrices):
         with objmode(status="int64"):
-            status = _run_impl("svd", (a3,), (u3, s2, vh3),
-                               {"full_matrices": full_matrices, "compute_uv": True})
+            status = run_reference("svd", a3, u3, s2, vh3, full_matrices)
         return status
 
     @njit(**_OPTIONS)
     def svdvals(a3, s2):
         with objmode(status="int64"):
-            status = _run_impl("svd", (a3,), (s2,), {"full_matrices": False,
-                                                     "compute_uv": False})
+            status = run_reference("svdvals", a3, s2)
         return status
 
     @njit(**_OPTIONS)
     def qr(a3, q3, r3):
         with objmode(status="int64"):
-            status = _run_impl("qr", (a3,), (q3, r3),
-                               {"complete": q3.shape[2] > min(a3.shape[1], a3.shape[2])})
+            status = run_reference("qr", a3, q3, r3)
         return status
 
-    return {"solve": solve, "triangular_solve": triangular_solve, "cholesky": cholesky,
-            "slogdet": slogdet, "eigh": eigh, "svd": svd, "svdvals": svdvals, "qr": qr}
+    return {"lu_factor": lu_factor, "lu_solve": lu_solve, "triangular_solve": triangular_solve,
+            "cholesky": cholesky, "slogdet": slogdet, "eigh": eigh, "eigvalsh": eigvalsh,
+            "svd": svd, "svdvals": svdvals, "qr": qr}
 
 
 def _install():
@@ -390,64 +479,57 @@ _install()
 
 
 # --- what the entry function says: one call per equation, its status checked -------------------
-PRIMITIVES = ("solve", "triangular_solve", "cholesky", "slogdet", "eigh", "svd", "qr")
-
-# NumPy's messages for a matrix LAPACK refused.
-_MESSAGES = {"solve": "Singular matrix", "triangular_solve": "Singular matrix",
+# NumPy's messages for a matrix LAPACK refused (lu_factor: only for an illegal argument, a bug).
+_MESSAGES = {"lu_factor": "LU factorization failed", "lu_solve": "Singular matrix",
+             "triangular_solve": "Singular matrix",
              "cholesky": "Matrix is not positive definite", "slogdet": "Singular matrix",
              "eigh": "Eigenvalues did not converge", "svd": "SVD did not converge",
              "qr": "QR factorization failed"}
 
 
-def emit(w, eqn, ins, dtype_name) -> None:
-    """Write the entry lines of one linalg equation (``entry_writer.emit``): operands as
-    C-contiguous (batch, rows, cols) stacks, result arrays allocated, the helper called, its
-    status checked, results reshaped to the equation's shapes."""
+def helper_name(eqn) -> str:
+    """The helper an equation calls (values-only forms have their own)."""
     name, params = eqn.prim.name, eqn.params
+    if name == "eigh" and not params["compute_v"]:
+        return "eigvalsh"
+    if name == "svd" and not params["compute_uv"]:
+        return "svdvals"
+    return name
+
+
+def emit(w, eqn, ins, dtype_name) -> None:
+    """Write the entry lines of one linalg equation (``entry_writer.emit``): the operands the
+    helper reads as C-contiguous (batch, core axes...) stacks, result arrays allocated, the
+    helper called, its status checked, results reshaped to the equation's shapes.
+    ``dtype_name(dtype)`` is the dtype's name in the entry's source."""
+    helper = helper_name(eqn)
+    _, positions, flags, _ = HELPERS[helper]
     suffix = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}[eqn.inputs[0].ttype.dtype]
-    batch_shape = eqn.inputs[0].ttype.shape[:-2]
-    batch = int(np.prod(batch_shape, dtype=np.int64))
+    nb = len(eqn.inputs[0].ttype.shape) - 2  # batch axes (the first operand is a matrix stack)
+    batch = int(np.prod(eqn.inputs[0].ttype.shape[:nb], dtype=np.int64))
 
     def stack(k):
-        t = eqn.inputs[k].ttype
+        core = eqn.inputs[k].ttype.shape[nb:]
         name_ = w.fresh()
-        w.emit(f"{name_} = np.ascontiguousarray({ins[k]}).reshape("
-               f"{w.shape((batch,) + t.shape[-2:])})")
+        w.emit(f"{name_} = np.ascontiguousarray({ins[k]}).reshape({w.shape((batch,) + core)})")
         return name_
 
-    def result(var, rank):
-        """A fresh (batch, ...) array for ``var`` (its matrix or vector axes after the batch)."""
+    def result(var):
         name_ = w.fresh()
-        core = var.ttype.shape[len(var.ttype.shape) - rank:] if rank else ()
-        w.emit(f"{name_} = np.empty({w.shape((batch,) + tuple(core))}, {dtype_name})")
+        core = var.ttype.shape[nb:]
+        w.emit(f"{name_} = np.empty({w.shape((batch,) + core)}, "
+               f"{dtype_name(var.ttype.dtype)})")
         return name_
 
-    operands = [stack(k) for k in range(len(eqn.inputs))]
-    outs = eqn.outputs
-    if name == "slogdet":
-        results = [result(outs[0], 0), result(outs[1], 0)]
-        extra = []
-    elif name == "eigh":
-        results = [result(outs[0], 1), result(outs[1], 2)]
-        extra = [str(bool(params["lower"]))]
-    elif name == "svd" and not params["compute_uv"]:
-        results, extra = [result(outs[0], 1)], []
-        name = "svdvals"
-    elif name == "svd":
-        results = [result(outs[0], 2), result(outs[1], 1), result(outs[2], 2)]
-        extra = [str(bool(params["full_matrices"]))]
-    elif name == "triangular_solve":
-        results = [result(outs[0], 2)]
-        extra = [str(bool(params["lower"])), str(bool(params["transpose_a"]))]
-    else:  # solve, cholesky, qr
-        results = [result(v, 2) for v in outs]
-        extra = []
+    operands = [stack(k) for k in positions]
+    results = [result(v) for v in eqn.outputs]
+    extra = [str(bool(eqn.params[flag])) for flag in flags]
     where = f" (in `{eqn.prim.name}`" + \
         (f" traced at {eqn.source_info})" if eqn.source_info else ")")
     message = _MESSAGES[eqn.prim.name] + where
-    w.emit(f"if _lapack.{name}_{suffix}({', '.join(operands + results + extra)}) != 0:")
+    w.emit(f"if _lapack.{helper}_{suffix}({', '.join(operands + results + extra)}) != 0:")
     w.emit(f"    raise np.linalg.LinAlgError({message!r})")
-    for var, name_ in zip(outs, results):
+    for var, name_ in zip(eqn.outputs, results):
         w.define(var, f"{name_}.reshape({w.shape(var.ttype.shape)})", view=False)
 
 

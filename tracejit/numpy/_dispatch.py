@@ -42,6 +42,8 @@ def _strong(result):
     float ``x`` is a float64 that promotes float32 arrays to float64, where ``x * 2.0`` is a
     Python float that does not (NEP 50). Python's operators on traced values keep weak types
     (they call the unwrapped functions); calls through NumPy's names make them strong."""
+    if isinstance(result, tuple) and hasattr(type(result), "_fields"):  # a named tuple
+        return type(result)(*(_strong(r) for r in result))
     if isinstance(result, (tuple, list)):
         return type(result)(_strong(r) for r in result)
     if isinstance(result, Tracer) and result.ttype.weak:

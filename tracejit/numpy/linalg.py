@@ -1,13 +1,15 @@
 """``tracejit.numpy.linalg``: NumPy's ``numpy.linalg`` on traced arrays.
 
-Factorisations and solves are primitives (``tracejit/primitives/linalg.py``: ``solve``,
-``triangular_solve``, ``cholesky``, ``slogdet``, ``eigh``, ``svd``, ``qr``); everything else is
-a composition of them, written so that its derivative is the primitives' (``inv`` is a solve
-against the identity, ``det`` is ``sign * exp(logabsdet)``, ``pinv`` and ``lstsq`` go through the
-SVD, the matrix 2-norms through singular values). NumPy's conventions hold: the last two axes
-are the matrix and leading axes a batch, integers are computed in float64, float32 stays
-float32, float16 is refused, and bad input raises NumPy's ``LinAlgError`` with its message
-(with the user's line). Conventions of the derivatives: ``docs/linalg.md``.
+Factorisations and solves are primitives (``tracejit/primitives/linalg.py``: ``lu_factor``,
+``lu_solve``, ``triangular_solve``, ``cholesky``, ``slogdet``, ``eigh``, ``svd``, ``qr``);
+everything else is a composition of them, written so that its derivative is the primitives'
+(``solve`` is ``lu_factor`` then ``lu_solve``, whose derivatives solve with the same factors;
+``inv`` is a solve against the identity, ``det`` is ``sign * exp(logabsdet)`` with ``slogdet``
+read off the LU, ``pinv`` and ``lstsq`` go through the SVD, the matrix 2-norms through singular
+values). NumPy's conventions hold: the last two axes are the matrix and leading axes a batch,
+integers are computed in float64, float32 stays float32, float16 is refused, and bad input
+raises NumPy's ``LinAlgError`` with its message (with the user's line). Conventions of the
+derivatives: ``docs/linalg.md``.
 
 >>> import numpy as np, tracejit
 >>> a = np.array([[4.0, 1.0], [1.0, 3.0]])
@@ -17,19 +19,17 @@ True
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from ..primitives import elementwise as E
 from ..primitives import linalg as L
 from . import _prims as P
-from ._dispatch import HANDLED_FUNCTIONS, implements
+from ._dispatch import implements
 from .contractions import matmul, outer, promote_pair, tensordot, vdot  # noqa: F401  (NumPy's)
 from .manipulation import diagonal as _diagonal, moveaxis, swapaxes, trace as _trace
-from .reductions import max_, min_, normalize_axis, sqrt_of_squares, sum_
-from .ufuncs import (absolute, divide, exp, greater, multiply, not_equal, power, subtract,
-                     where)
+from .reductions import any_, max_, min_, normalize_axis, sqrt_of_squares, sum_
+from .ufuncs import (absolute, divide, exp, greater, isnan, logical_and, logical_not,
+                     multiply, not_equal, power, subtract, where)
 
 LinAlgError = np.linalg.LinAlgError
 
@@ -49,26 +49,9 @@ _SlogdetResult = _result_class("SlogdetResult")
 _SVDResult = _result_class("SVDResult")
 
 
-def _implements_named(np_fn, cls):
-    """``implements(np_fn)`` for a function whose traced version returns a plain tuple that
-    NumPy returns as the named tuple ``cls``: ``_dispatch`` rebuilds tuples from an iterable,
-    which named tuples do not accept, so the name is put on after it."""
-    def decorate(traced_fn):
-        wrapper = implements(np_fn)(traced_fn)
-        if cls is None:
-            return wrapper
-
-        @functools.wraps(wrapper)
-        def named(*args, **kwargs):
-            result = wrapper(*args, **kwargs)
-            if isinstance(result, tuple) and not isinstance(result, cls):
-                return cls(*result)
-            return result
-
-        named.numpy_function = np_fn
-        HANDLED_FUNCTIONS[np_fn] = named
-        return named
-    return decorate
+def _named(cls, *items):
+    """NumPy's named tuple ``cls`` of ``items`` (a plain tuple where this NumPy has none)."""
+    return items if cls is None else cls(*items)
 
 
 # --- operands: NumPy's dtype and shape rules ---------------------------------------------------
@@ -116,7 +99,23 @@ def _eye(n, dtype, batch, trace):
     return P.convert(same, dtype)
 
 
-# --- solves and inverses -----------------------------------------------------------------------
+# --- solves and inverses: one LU per matrix ------------------------------------------------------
+def _lu(x):
+    """x's LU factors, for ``lu_solve`` and ``slogdet`` (which take x as well)."""
+    lu, pivots = L.lu_factor.bind(x)
+    return lu, pivots
+
+
+def _lu_solve(x, y, batch, check=True):
+    """x^-1 y for x factored at its own batch shape and y at ``batch`` (the broadcast one): the
+    factorisation is done once per matrix of x, and its factors broadcast with it."""
+    lu, pivots = _lu(x)
+    matrices = batch + x.shape[-2:]
+    x, lu = P.broadcast_to(x, matrices), P.broadcast_to(lu, matrices)
+    pivots = P.broadcast_to(pivots, batch + pivots.shape[-1:])
+    return L.lu_solve.bind(x, lu, pivots, y, transpose=False, check=check)
+
+
 @implements(np.linalg.solve)
 def solve(a, b):
     x, y = _pair(a, b)
@@ -129,15 +128,13 @@ def solve(a, b):
                 f"signature (m,m),(m)->(m) (size {y.shape[0]} is different from {n})"))
         batch = x.shape[:-2]
         column = P.broadcast_to(P.reshape(y, (n, 1)), batch + (n, 1))
-        return P.reshape(L.solve.bind(x, column), batch + (n,))
+        return P.reshape(_lu_solve(x, column, batch), batch + (n,))
     if y.shape[-2] != n:
         raise P.user_error(ValueError, (
             f"solve: Input operand 1 has a mismatch in its core dimension 0, with gufunc "
             f"signature (m,m),(m,n)->(m,n) (size {y.shape[-2]} is different from {n})"))
     batch = P.broadcast_shapes(x.shape[:-2], y.shape[:-2])
-    x = P.broadcast_to(x, batch + x.shape[-2:])
-    y = P.broadcast_to(y, batch + y.shape[-2:])
-    return L.solve.bind(x, y)
+    return _lu_solve(x, P.broadcast_to(y, batch + y.shape[-2:]), batch)
 
 
 def solve_triangular(a, b, *, lower=False, trans=0):
@@ -185,16 +182,16 @@ def solve_triangular(a, b, *, lower=False, trans=0):
 def inv(a):
     x = _operand(a)
     _square(x)
-    # A solve against the identity: its derivative, -inv ct inv^T, comes from solve's rules.
-    return L.solve.bind(x, _eye(x.shape[-1], x.dtype, x.shape[:-2], x._trace))
+    # A solve against the identity: its derivative, -inv ct inv^T, comes from lu_solve's rules.
+    return _lu_solve(x, _eye(x.shape[-1], x.dtype, x.shape[:-2], x._trace), x.shape[:-2])
 
 
-@_implements_named(np.linalg.slogdet, _SlogdetResult)
+@implements(np.linalg.slogdet)
 def slogdet(a):
     x = _operand(a)
     _square(x)
-    sign, logabsdet = L.slogdet.bind(x)
-    return sign, logabsdet
+    sign, logabsdet = L.slogdet.bind(x, *_lu(x))
+    return _named(_SlogdetResult, sign, logabsdet)
 
 
 @implements(np.linalg.det)
@@ -203,7 +200,7 @@ def det(a):
     _square(x)
     # sign * exp(log|det|): the derivative det * inv^T through slogdet's rule (NaN at a
     # singular matrix, where log|det| is -inf).
-    sign, logabsdet = L.slogdet.bind(x)
+    sign, logabsdet = L.slogdet.bind(x, *_lu(x))
     return multiply(sign, exp(logabsdet))
 
 
@@ -296,22 +293,23 @@ def _uplo(UPLO):  # noqa: N803  (NumPy's name)
     return UPLO == "L"
 
 
-@_implements_named(np.linalg.eigh, _EighResult)
+@implements(np.linalg.eigh)
 def eigh(a, UPLO="L"):  # noqa: N803
     x = _operand(a)
     _square(x)
-    w, v = L.eigh.bind(x, lower=_uplo(UPLO))
-    return w, v
+    w, v = L.eigh.bind(x, lower=_uplo(UPLO), compute_v=True)
+    return _named(_EighResult, w, v)
 
 
 @implements(np.linalg.eigvalsh)
 def eigvalsh(a, UPLO="L"):  # noqa: N803
     x = _operand(a)
     _square(x)
-    return L.eigh.bind(x, lower=_uplo(UPLO))[0]
+    # Values only (LAPACK computes no vectors); differentiating computes them (docs/linalg.md).
+    return L.eigh.bind(x, lower=_uplo(UPLO), compute_v=False)[0]
 
 
-@_implements_named(np.linalg.svd, _SVDResult)
+@implements(np.linalg.svd)
 def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     # hermitian=True: NumPy then takes the SVD from eigh; the singular values agree, the signs
     # of the singular vectors may differ (any SVD is a valid result).
@@ -320,7 +318,7 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     if not compute_uv:
         return L.svd.bind(x, full_matrices=False, compute_uv=False)[0]
     u, s, vh = L.svd.bind(x, full_matrices=bool(full_matrices), compute_uv=True)
-    return u, s, vh
+    return _named(_SVDResult, u, s, vh)
 
 
 if hasattr(np.linalg, "svdvals"):
@@ -331,7 +329,7 @@ if hasattr(np.linalg, "svdvals"):
         return L.svd.bind(t, full_matrices=False, compute_uv=False)[0]
 
 
-@_implements_named(np.linalg.qr, _QRResult)
+@implements(np.linalg.qr)
 def qr(a, mode="reduced"):
     x = _operand(a)
     _at_least_2d(x)
@@ -340,7 +338,7 @@ def qr(a, mode="reduced"):
                            ValueError, f"qr mode {mode!r} is not supported by tracejit "
                                        "(use 'reduced', 'complete' or 'r')")
     q, r = L.qr.bind(x, complete=mode == "complete")
-    return r if mode == "r" else (q, r)
+    return r if mode == "r" else _named(_QRResult, q, r)
 
 
 # --- through the SVD -----------------------------------------------------------------------------
@@ -380,9 +378,11 @@ def _pinv(x, rcond):
 
 @implements(np.linalg.lstsq)
 def lstsq(a, b, rcond=None):
-    """x, residuals, rank, s as NumPy. One difference: the residuals are computed whenever
-    a has more rows than columns (NumPy leaves them empty when a is rank deficient, which a
-    traced program cannot know while tracing)."""
+    """x, residuals, rank, s as NumPy. The residuals (squared 2-norm of each column of
+    ``b - a @ x``; shape (1,) for a 1-D b) are empty, shape (0,), when a has no more rows than
+    columns, as NumPy's. When a has more rows, NumPy's also depend on the rank (empty where a is
+    rank deficient); a compiled function's shapes are fixed while tracing, so tracejit keeps the
+    shape and gives NaN residuals where NumPy gives none (docs/linalg.md)."""
     x, y = _pair(a, b)
     if x.ndim != 2:
         raise P.user_error(LinAlgError, f"{x.ndim}-dimensional array given. Array must be "
@@ -404,6 +404,9 @@ def lstsq(a, b, rcond=None):
     if m > n:
         r = subtract(matmul(x, solution), y2)
         residuals = sum_(multiply(r, r), axis=0)
+        full_rank = P.broadcast_to(E.eq.bind(rank, P.full((), n, np.int32, x._trace)),
+                                   residuals.shape)
+        residuals = where(full_rank, residuals, P.full(residuals.shape, np.nan, x.dtype, x._trace))
     else:
         residuals = P.full((0,), 0, x.dtype, x._trace)
     if vector:
@@ -439,17 +442,30 @@ def matrix_rank(A, tol=None, hermitian=False, *, rtol=None):  # noqa: N803  (Num
 
 @implements(np.linalg.cond)
 def cond(x, p=None):
-    """The condition number. p None, 2, -2: a ratio of singular values (inf for a singular
-    matrix, as NumPy). Other orders: norm(x) * norm(inv(x)), so a singular matrix raises
-    ``LinAlgError`` here where NumPy returns inf."""
+    """The condition number, as NumPy: p None, 2, -2 a ratio of singular values; other orders
+    ``norm(x) * norm(inv(x))`` with an inverse that gives NaN instead of raising for a singular
+    matrix. NaN results become inf, unless the matrix holds a NaN."""
     t = _operand(x)
     _at_least_2d(t)
+    if t.size == 0 and t.shape[-2] * t.shape[-1] == 0:
+        raise P.user_error(LinAlgError, "cond is not defined on empty arrays")
     if p in (None, 2, -2):
         s = L.svd.bind(t, full_matrices=False, compute_uv=False)[0]
         largest, smallest = max_(s, axis=-1), min_(s, axis=-1)
-        return divide(smallest, largest) if p == -2 else divide(largest, smallest)
-    _square(t)
-    return multiply(norm(t, p, axis=(-2, -1)), norm(inv(t), p, axis=(-2, -1)))
+        top, bottom = (smallest, largest) if p == -2 else (largest, smallest)
+        # x / 0 is inf or NaN, which becomes inf below: inf at once, without NumPy's warning
+        # (np.linalg.cond silences it) and with no 1/0 in the derivative.
+        zero = E.eq.bind(bottom, P.full(bottom.shape, 0, bottom.dtype, bottom._trace))
+        safe = where(zero, P.full(bottom.shape, 1, bottom.dtype, bottom._trace), bottom)
+        r = where(zero, P.full(bottom.shape, np.inf, bottom.dtype, bottom._trace),
+                  divide(top, safe))
+    else:
+        _square(t)
+        inverse = _lu_solve(t, _eye(t.shape[-1], t.dtype, t.shape[:-2], t._trace),
+                            t.shape[:-2], check=False)
+        r = multiply(norm(t, p, axis=(-2, -1)), norm(inverse, p, axis=(-2, -1)))
+    to_inf = logical_and(isnan(r), logical_not(any_(isnan(t), axis=(-2, -1))))
+    return where(to_inf, P.full(r.shape, np.inf, r.dtype, r._trace), r)
 
 
 @implements(np.linalg.tensorsolve)

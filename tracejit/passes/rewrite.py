@@ -2,7 +2,8 @@
 
 A pass gives ``step(eqn, inputs)`` the equation and its inputs after earlier substitutions; it
 returns either an Atom (the equation's single output is replaced by that value and the equation
-dropped) or an ``Eqn`` to keep (possibly rebuilt). Replacements must keep the output's type.
+dropped), a list of Atoms (one per output, for an equation with several), or an ``Eqn`` to keep
+(possibly rebuilt). Replacements must keep the outputs' types.
 """
 from __future__ import annotations
 
@@ -23,10 +24,12 @@ def rewrite(graph: Graph, step: Callable) -> Graph:
         result = step(eqn, inputs)
         if isinstance(result, Eqn):
             eqns.append(result)
-        else:
-            (out,) = eqn.outputs
-            assert result.ttype == out.ttype, f"{eqn.prim.name}: replacement changes the type"
-            env[id(out)] = result
+            continue
+        results = result if isinstance(result, list) else [result]
+        assert len(results) == len(eqn.outputs), f"{eqn.prim.name}: one replacement per output"
+        for out, value in zip(eqn.outputs, results):
+            assert value.ttype == out.ttype, f"{eqn.prim.name}: replacement changes the type"
+            env[id(out)] = value
     return Graph(graph.inputs, eqns, [read(a) for a in graph.outputs], graph.consts, graph.name)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import dtypes
 from ..ir import TensorType
+from . import batch_support as B
 from .registry import Primitive
 
 FLOAT = "f"
@@ -40,8 +41,9 @@ def _make(name, nin, np_fn, scalar, kinds, result_bool=False):
     def impl(*arrays):
         return np.asarray(np_fn(*arrays))
 
-    return Primitive(name, "elementwise", abstract_eval=abstract_eval, impl=impl, scalar=scalar,
+    prim = Primitive(name, "elementwise", abstract_eval=abstract_eval, impl=impl, scalar=scalar,
                      dtype_kinds=kinds)
+    return prim.def_batch(B.elementwise_rule(prim))
 
 
 def unary(name, np_fn, scalar, kinds):
@@ -121,6 +123,7 @@ def _select_abstract_eval(pred, on_true, on_false):
 select = Primitive("select", "elementwise", abstract_eval=_select_abstract_eval,
                    impl=lambda p, t, f: np.asarray(np.where(p, t, f)),
                    scalar="({1} if {0} else {2})", dtype_kinds=ALL)
+select.def_batch(B.elementwise_rule(select))
 
 
 # --- convert[dtype, weak]: NumPy's astype (C casts; float -> int truncates) ------------------
@@ -136,6 +139,7 @@ def _convert_impl(x, *, dtype, weak=False):
 
 convert = Primitive("convert", "elementwise", abstract_eval=_convert_abstract_eval,
                     impl=_convert_impl, scalar="{dtype}({0})", dtype_kinds=ALL)
+convert.def_batch(B.elementwise_rule(convert))
 
 
 # =============================================================================================

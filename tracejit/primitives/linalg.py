@@ -3,25 +3,51 @@
 Every primitive here works on stacks of matrices: the last two axes are the matrix, the leading
 axes a batch (operands of one equation share their batch shape; ``tracejit.numpy.linalg``
 broadcasts first). Operands are float32 or float64 (``tracejit.numpy.linalg`` converts integers
-to float64, as NumPy does). The reference implementations call NumPy's LAPACK (``np.linalg``);
-``numba_cpu`` calls the same LAPACK from compiled code (``backends/lapack.py``).
+to float64, as NumPy does). The reference implementations are NumPy: ``np.linalg`` (NumPy's
+LAPACK) where it has the routine, and a blocked LU and substitutions of ours (``_lu_reference``,
+``_substitute``) where it has none; ``numba_cpu`` calls LAPACK from compiled code
+(``backends/lapack.py``).
 
 | primitive | operands -> results | reads |
 |---|---|---|
-| ``solve`` | a (..., n, n), b (..., n, k) -> x = a^-1 b | all of a (LU, partial pivoting) |
-| ``triangular_solve[lower, transpose_a]`` | a, b as solve -> op(a)^-1 b | a's triangle |
+| ``lu_factor`` | a (..., n, n) -> lu (..., n, n), pivots (..., n) int32 | all of a |
+| ``lu_solve[transpose, check]`` | a, lu, pivots, b (..., n, k) -> x, op(a) x = b | lu, pivots |
+| ``triangular_solve[lower, transpose_a]`` | a, b as above -> op(a)^-1 b | a's triangle |
 | ``cholesky`` | a (..., n, n) -> lower l, a = l l^T | a's lower triangle |
-| ``slogdet`` | a (..., n, n) -> sign (...), log abs det (...) | all of a |
-| ``eigh[lower]`` | a (..., n, n) -> w (..., n) ascending, v (..., n, n) | one triangle |
+| ``slogdet`` | a, lu, pivots -> sign (...), log abs det (...) | lu, pivots |
+| ``eigh[lower, compute_v]`` | a (..., n, n) -> w (..., n) ascending, v (or w only) | one triangle |
 | ``svd[full_matrices, compute_uv]`` | a (..., m, n) -> u, s, vh (or s) | all of a |
 | ``qr[complete]`` | a (..., m, n) -> q, r | all of a |
+
+**Factorisations as values.** ``lu_factor`` is LAPACK's ``getrf`` of a^T, transposed: a = l u q
+with ``lu``'s lower triangle and diagonal l, its strict upper triangle u (unit upper), and q the
+column permutation made by swapping column j with column ``pivots[..., j]`` (0-based), for
+j = 0, 1, ... in order. (A row-major matrix is its transpose in LAPACK's column-major order, so
+``numba_cpu`` factors it where it lies and solves ``a x = b`` as ``getrs`` with ``trans='T'``,
+with no transposed copies of the n x n matrix; partial pivoting on a^T is as stable for both
+systems.) ``solve``, ``inv``,
+``det`` and ``slogdet`` are ``lu_factor`` followed by ``lu_solve`` or ``slogdet``, and their
+derivative rules call ``lu_solve`` with the same ``lu`` and ``pivots`` (the transposed solve of
+reverse mode is ``getrs`` with ``trans='T'``): one factorisation per matrix, forward, backward and
+at any order. To make that possible the consumers take the matrix ``a`` itself as well as its
+factors: ``lu_solve(a, lu, pivots, b)`` *is* the function ``a^-1 b`` (and ``slogdet(a, lu,
+pivots)`` the function of ``a``), the factors being how it is computed. Its derivatives are
+taken with respect to ``a`` and ``b``, never through the factors (their partial derivatives are
+zero by this definition), which costs an outer product (``-ct_b x^T``) where differentiating
+through l and u would cost two more triangular solves per matrix. ``lu`` and ``pivots`` must be
+``lu_factor(a)``; ``tracejit.numpy.linalg`` is the only place that builds these equations. The
+factors are not differentiable values of their own: ``lu_factor``'s reverse rule refuses a
+cotangent and its forward rule gives NaN tangents, so a use of the factors as numbers in a
+differentiated computation fails loudly instead of giving a silently wrong derivative.
 
 Derivative conventions (docs/linalg.md): ``cholesky`` and ``eigh`` read one triangle, but their
 derivatives are those of the function of the symmetrised input (a + a^T) / 2, so cotangents are
 symmetric and tangents are symmetrised first; eigenvector derivatives drop the terms of equal
 eigenvalues (and ``svd`` those of equal singular values), which is exact for functions that do
 not depend on the basis chosen within a degenerate eigenspace (sums of eigenvalues, projectors).
-Every rule is written with ``bind``, so second derivatives work.
+Values-only forms (``eigh[compute_v=False]``, ``svd[compute_uv=False]``) compute no vectors on
+the way forward; their derivatives compute them (a second decomposition, only when
+differentiated). Every rule is written with ``bind``, so second derivatives work.
 """
 from __future__ import annotations
 
@@ -31,6 +57,7 @@ from ..ir import TensorType
 from .registry import Primitive
 
 _LinAlgError = np.linalg.LinAlgError
+_PIVOT = np.dtype(np.int32)  # (SciPy's lu_factor's too; LAPACK's own integers are converted)
 
 
 def _check_float(name, *xs):
@@ -51,21 +78,142 @@ def _check_rhs(name, a, b):
         raise TypeError(f"{name}: right-hand side {b} does not match {a}")
 
 
-# --- solve: a x = b, a general (LU with partial pivoting) -------------------------------------
-def _solve_abstract_eval(a, b):
-    _check_float("solve", a, b)
-    _check_square("solve", a)
-    _check_rhs("solve", a, b)
+def _check_factors(name, a, lu, pivots):
+    if lu.shape != a.shape or lu.dtype != a.dtype:
+        raise TypeError(f"{name}: factors {lu} do not match the matrix {a}")
+    if pivots.dtype != _PIVOT or pivots.shape != a.shape[:-1]:
+        raise TypeError(f"{name}: pivots must be int32 of shape {a.shape[:-1]}, got {pivots}")
+
+
+# --- the NumPy reference algorithms: blocked LU and triangular substitution ---------------------
+_BLOCK = 32  # rows or columns per block: the work between blocks is matrix products
+
+
+def _stack(x, core: int):
+    """x as (count, *core axes): the batch flattened (count may be 0)."""
+    count = int(np.prod(x.shape[:x.ndim - core], dtype=np.int64))
+    return x.reshape((count,) + x.shape[x.ndim - core:])
+
+
+def _lu_reference(a):
+    """LU with partial pivoting as LAPACK's ``getrf`` computes it (the pivot of each column is
+    its first entry of largest magnitude; a zero pivot, a singular matrix, is left on the
+    diagonal with the column below it unscaled), right-looking in blocks of columns. Returns
+    ``(f, pivots)``: f packs l (unit lower, below the diagonal) and u (on and above it), and
+    ``pivots[..., j]`` is the row swapped with row j at step j, so the rows swapped so, in
+    order, are l u. (``lu_factor`` is this of a^T, transposed.)"""
+    n = a.shape[-1]
+    lu = np.array(_stack(a, 2), copy=True)
+    count = lu.shape[0]
+    pivots = np.zeros((count, n), _PIVOT)
+    which = np.arange(count)
+    for j0 in range(0, n, _BLOCK):
+        j1 = min(n, j0 + _BLOCK)
+        for j in range(j0, j1):  # the panel: columns j0..j1, one at a time
+            p = j + np.argmax(np.abs(lu[:, j:, j]), axis=1)
+            pivots[:, j] = p
+            row = lu[which, j].copy()
+            lu[which, j] = lu[which, p]
+            lu[which, p] = row
+            d = lu[:, j, j]
+            lu[:, j + 1:, j] /= np.where(d == 0, 1, d)[:, None]
+            lu[:, j + 1:, j + 1:j1] -= lu[:, j + 1:, j, None] * lu[:, j, None, j + 1:j1]
+        if j1 < n:  # the block row of u right of the panel, then the trailing update
+            for j in range(j0, j1):
+                lu[:, j + 1:j1, j1:] -= lu[:, j + 1:j1, j, None] * lu[:, j, None, j1:]
+            lu[:, j1:, j1:] -= lu[:, j1:, j0:j1] @ lu[:, j0:j1, j1:]
+    return lu.reshape(a.shape), pivots.reshape(a.shape[:-1])
+
+
+def _substitute(t, y, lower, unit):
+    """x with t x = y, for (count, n, n) triangular t (only its ``lower`` or upper triangle is
+    read; ``unit``: ones on the diagonal, not read) and y (count, n, k): blocks of rows, each
+    after one matrix product with the rows solved before it."""
+    n = t.shape[-1]
+    x = np.array(y, copy=True)
+    starts = range(0, n, _BLOCK)
+    for j0 in (starts if lower else reversed(starts)):
+        j1 = min(n, j0 + _BLOCK)
+        if lower:
+            x[:, j0:j1] -= t[:, j0:j1, :j0] @ x[:, :j0]
+        else:
+            x[:, j0:j1] -= t[:, j0:j1, j1:] @ x[:, j1:]
+        for j in (range(j0, j1) if lower else reversed(range(j0, j1))):
+            done = slice(j0, j) if lower else slice(j + 1, j1)
+            x[:, j] -= (t[:, j, None, done] @ x[:, done])[:, 0]
+            if not unit:
+                x[:, j] /= t[:, j, j, None]
+    return x
+
+
+def _permutation(pivots):
+    """(count, n) sequential row swaps -> the factored matrix's rows in factor order
+    (m[perm] = l u)."""
+    count, n = pivots.shape
+    perm = np.array(np.broadcast_to(np.arange(n), (count, n)))
+    which = np.arange(count)
+    for j in range(n):
+        p = pivots[:, j]
+        row = perm[:, j].copy()
+        perm[:, j] = perm[which, p]
+        perm[which, p] = row
+    return perm
+
+
+# --- lu_factor: a = l u q (getrf of a^T: partial pivoting); never raises --------------------------
+def _lu_factor_abstract_eval(a):
+    _check_float("lu_factor", a)
+    _check_square("lu_factor", a)
+    return [TensorType(a.shape, a.dtype), TensorType(a.shape[:-1], _PIVOT)]
+
+
+def _lu_factor_impl(a):
+    factors, pivots = _lu_reference(np.swapaxes(a, -1, -2))  # (getrf of a^T: see the top)
+    return [np.ascontiguousarray(np.swapaxes(factors, -1, -2)), pivots]
+
+
+lu_factor = Primitive("lu_factor", "contraction", abstract_eval=_lu_factor_abstract_eval,
+                      impl=_lu_factor_impl, multiple_results=True)
+
+
+# --- lu_solve[transpose, check]: op(a) x = b through a's LU ---------------------------------------
+def _lu_solve_abstract_eval(a, lu, pivots, b, *, transpose, check):
+    _check_float("lu_solve", a, lu, b)
+    _check_square("lu_solve", a)
+    _check_factors("lu_solve", a, lu, pivots)
+    _check_rhs("lu_solve", a, b)
     return TensorType(b.shape, b.dtype)
 
 
-def _solve_impl(a, b):
-    if a.shape[-1] == 0:
-        return np.zeros(b.shape, b.dtype)
-    return np.linalg.solve(a, b).astype(b.dtype, copy=False)
+def _lu_solve_impl(a, lu, pivots, b, *, transpose, check):
+    """``a`` is not read (it may be None): ``lu`` and ``pivots`` are its factors. A singular
+    matrix (a zero on the factors' diagonal) raises ``LinAlgError`` with ``check``, else gives
+    NaN (NumPy's ``inv`` with errors ignored, what ``cond`` uses)."""
+    n = b.shape[-2]
+    # f (the transpose of lu) holds a^T's row-pivoted LU: a^T = p l u, so a x = b is the
+    # transposed solve with f, and a^T x = b the plain one.
+    f = np.swapaxes(_stack(lu, 2), 1, 2)
+    flat_b = _stack(b, 2)
+    singular = np.any(np.diagonal(f, axis1=1, axis2=2) == 0, axis=1)
+    if check and singular.any():
+        raise _LinAlgError("Singular matrix")
+    perm = _permutation(_stack(pivots, 1))
+    which = np.arange(flat_b.shape[0])[:, None]
+    with np.errstate(all="ignore"):
+        if transpose:  # l u x = (p^T b)
+            y = _substitute(f, flat_b[which, perm], True, True)
+            x = _substitute(f, y, False, False)
+        else:  # u^T l^T (p^T x) = b
+            t = np.swapaxes(f, 1, 2)
+            w = _substitute(t, _substitute(t, flat_b, True, False), False, True)
+            x = np.empty_like(w)
+            x[which, perm] = w
+    x[singular] = np.nan
+    return x.reshape(b.shape).astype(b.dtype, copy=False) if n else np.zeros(b.shape, b.dtype)
 
 
-solve = Primitive("solve", "contraction", abstract_eval=_solve_abstract_eval, impl=_solve_impl)
+lu_solve = Primitive("lu_solve", "contraction", abstract_eval=_lu_solve_abstract_eval,
+                     impl=_lu_solve_impl)
 
 
 # --- triangular_solve[lower, transpose_a]: op(a) x = b, a triangular --------------------------
@@ -76,22 +224,15 @@ def _triangular_solve_abstract_eval(a, b, *, lower, transpose_a):
     return TensorType(b.shape, b.dtype)
 
 
-def _triangle(a, lower):
-    return np.tril(a) if lower else np.triu(a)
-
-
 def _triangular_solve_impl(a, b, *, lower, transpose_a):
-    if a.shape[-1] == 0:
-        return np.zeros(b.shape, b.dtype)
-    t = _triangle(a, lower)
-    if transpose_a:
-        t = np.swapaxes(t, -1, -2)
-    # NumPy has no triangular solver of its own: LU of a triangular matrix does no pivoting
-    # (nothing below the diagonal to pick) unless the diagonal has zeros, which is singular.
-    diagonal = np.diagonal(t, axis1=-2, axis2=-1)
+    diagonal = np.diagonal(a, axis1=-2, axis2=-1)
     if np.any(diagonal == 0):
         raise _LinAlgError("Singular matrix")
-    return np.linalg.solve(t, b).astype(b.dtype, copy=False)
+    t = _stack(a, 2)
+    if transpose_a:  # (the transpose of the lower triangle is upper)
+        t, lower = np.swapaxes(t, 1, 2), not lower
+    x = _substitute(t, _stack(b, 2), lower, False)
+    return x.reshape(b.shape).astype(b.dtype, copy=False)
 
 
 triangular_solve = Primitive("triangular_solve", "contraction",
@@ -116,32 +257,46 @@ cholesky = Primitive("cholesky", "contraction", abstract_eval=_square_abstract_e
                      impl=_cholesky_impl)
 
 
-# --- slogdet: sign and log|det| ----------------------------------------------------------------
-def _slogdet_abstract_eval(a):
-    _check_float("slogdet", a)
+# --- slogdet: sign and log|det| from a's LU ----------------------------------------------------
+def _slogdet_abstract_eval(a, lu, pivots):
+    _check_float("slogdet", a, lu)
     _check_square("slogdet", a)
+    _check_factors("slogdet", a, lu, pivots)
     scalar = TensorType(a.shape[:-2], a.dtype)
     return [scalar, scalar]
 
 
-def _slogdet_impl(a):
-    sign, logabs = np.linalg.slogdet(a)
-    return [np.asarray(sign, a.dtype), np.asarray(logabs, a.dtype)]
+def _slogdet_impl(a, lu, pivots):
+    """``a`` is not read (it may be None). det a = (-1)^(swaps) * prod(diag lu); an exact
+    zero on the diagonal (getrf's info > 0) gives NumPy's 0 and -inf."""
+    n = lu.shape[-1]
+    diagonal = np.diagonal(lu, axis1=-2, axis2=-1)
+    swaps = np.sum(pivots != np.arange(n, dtype=_PIVOT), axis=-1)
+    singular = np.any(diagonal == 0, axis=-1)
+    sign = np.where(swaps % 2 == 1, -1, 1) * np.prod(np.sign(diagonal), axis=-1)
+    with np.errstate(divide="ignore"):
+        logabs = np.sum(np.log(np.abs(diagonal)), axis=-1)
+    sign, logabs = np.where(singular, 0, sign), np.where(singular, -np.inf, logabs)
+    return [np.asarray(sign, lu.dtype), np.asarray(logabs, lu.dtype)]
 
 
 slogdet = Primitive("slogdet", "contraction", abstract_eval=_slogdet_abstract_eval,
                     impl=_slogdet_impl, multiple_results=True)
 
 
-# --- eigh[lower]: a = v diag(w) v^T, eigenvalues ascending --------------------------------------
-def _eigh_abstract_eval(a, *, lower):
+# --- eigh[lower, compute_v]: a = v diag(w) v^T, eigenvalues ascending -----------------------------
+def _eigh_abstract_eval(a, *, lower, compute_v):
     _check_float("eigh", a)
     _check_square("eigh", a)
-    return [TensorType(a.shape[:-1], a.dtype), TensorType(a.shape, a.dtype)]
+    w = TensorType(a.shape[:-1], a.dtype)
+    return [w, TensorType(a.shape, a.dtype)] if compute_v else [w]
 
 
-def _eigh_impl(a, *, lower):
-    w, v = np.linalg.eigh(a, UPLO="L" if lower else "U")
+def _eigh_impl(a, *, lower, compute_v):
+    uplo = "L" if lower else "U"
+    if not compute_v:  # (LAPACK's syevd with jobz='N': no vectors computed)
+        return [np.linalg.eigvalsh(a, UPLO=uplo).astype(a.dtype, copy=False)]
+    w, v = np.linalg.eigh(a, UPLO=uplo)
     return [w.astype(a.dtype, copy=False), v.astype(a.dtype, copy=False)]
 
 
@@ -278,18 +433,41 @@ def _gap_inverse(values, square):
     return keep(distinct, A.div(A.full_like(diff, 1), safe))
 
 
-def _solve_vjp(ct, a, b, *, out, needed):
-    ct_b = solve.bind(mT(a), ct)
-    ct_a = A.neg(mm(ct_b, mT(out))) if needed[0] else None
-    return [ct_a, ct_b if needed[1] else None]
+def _lu_factor_vjp(ct, a, *, out):
+    raise NotImplementedError(
+        "lu_factor: its results are the factorisation that lu_solve and slogdet read; they are "
+        "not differentiated as values (derivatives go through the matrix those equations take "
+        "as well, primitives/linalg.py)")
 
 
-def _solve_jvp(primals, tangents, out):
-    (a, b), (ta, tb) = primals, tangents
+def _lu_factor_jvp(primals, tangents):
+    lu, pivots = lu_factor.bind(*primals)
+    # NaN: the factors' tangents are never computed (their readers take the matrix's tangent),
+    # and a computation that used them as numbers would show it.
+    return [lu, pivots], [A.full_like(lu, np.nan), None]
+
+
+def _op(x, transpose):
+    return mT(x) if transpose else x
+
+
+def _lu_solve_vjp(ct, a, lu, pivots, b, *, out, transpose, check, needed):
+    # The transposed solve with the same factors; then op(a)'s cotangent -ct_b x^T.
+    ct_b = lu_solve.bind(a, lu, pivots, ct, transpose=not transpose, check=check)
+    ct_a = None
+    if needed[0]:
+        ct_a = A.neg(mm(out, mT(ct_b)) if transpose else mm(ct_b, mT(out)))
+    return [ct_a, None, None, ct_b if needed[3] else None]
+
+
+def _lu_solve_jvp(primals, tangents, out, *, transpose, check):
+    (a, lu, pivots, b), (ta, _, _, tb) = primals, tangents
+    if ta is None and tb is None:  # (only the factors' tangents: zero by definition)
+        return A.zeros_like(out)
     rhs = tb if tb is not None else A.zeros_like(b)
     if ta is not None:
-        rhs = A.sub(rhs, mm(ta, out))
-    return solve.bind(a, rhs)
+        rhs = A.sub(rhs, mm(_op(ta, transpose), out))
+    return lu_solve.bind(a, lu, pivots, rhs, transpose=transpose, check=check)
 
 
 def _triangular_solve_vjp(ct, a, b, *, out, lower, transpose_a, needed):
@@ -330,28 +508,35 @@ def _cholesky_jvp(primals, tangents, out):
     return mm(out, _phi(x))
 
 
-def _slogdet_vjp(ct, a, *, out):
+def _slogdet_vjp(ct, a, lu, pivots, *, out):
     _, ct_log = ct
     if ct_log is None:
-        return [None]
-    inv_t = solve.bind(mT(a), eye_like(a, a.shape[-1]))
-    return [A.mul(inv_t, A.broadcast_back(ct_log, a.shape, (len(a.shape) - 2,
-                                                               len(a.shape) - 1)))]
+        return [None, None, None]
+    # a^-T from the forward's factors; unchecked: NaN at a singular matrix, not an error.
+    inv_t = lu_solve.bind(a, lu, pivots, eye_like(a, a.shape[-1]), transpose=True, check=False)
+    nd = len(a.shape)
+    return [A.mul(inv_t, A.broadcast_back(ct_log, a.shape, (nd - 2, nd - 1))), None, None]
 
 
 def _slogdet_jvp(primals, tangents):
-    (a,), (t,) = primals, tangents
-    sign, logabs = slogdet.bind(a)
-    return [sign, logabs], [None, diag_sum(solve.bind(a, t))]
+    (a, lu, pivots), (ta, _, _) = primals, tangents
+    sign, logabs = slogdet.bind(a, lu, pivots)
+    if ta is None:
+        return [sign, logabs], [None, None]
+    d_logabs = diag_sum(lu_solve.bind(a, lu, pivots, ta, transpose=False, check=False))
+    return [sign, logabs], [None, d_logabs]
 
 
 def diag_sum(x):
     return A.reduce_sum(diag_part(x), (len(x.shape) - 2,))
 
 
-def _eigh_vjp(ct, a, *, out, lower):
-    ct_w, ct_v = ct
-    w, v = out
+def _eigh_vjp(ct, a, *, out, lower, compute_v):
+    if compute_v:
+        (ct_w, ct_v), (w, v) = ct, out
+    else:  # values only: the vectors are computed now, for the derivative alone
+        (ct_w,), ct_v = ct, None
+        w, v = eigh.bind(a, lower=lower, compute_v=True)
     inner = diag_embed(ct_w) if ct_w is not None else None
     if ct_v is not None:
         f = A.mul(_gap_inverse(w, v.shape), mm(mT(v), ct_v))
@@ -359,10 +544,12 @@ def _eigh_vjp(ct, a, *, out, lower):
     return [sym(mm(v, mm(inner, mT(v))))]
 
 
-def _eigh_jvp(primals, tangents, *, lower):
+def _eigh_jvp(primals, tangents, *, lower, compute_v):
     (a,), (t,) = primals, tangents
-    w, v = eigh.bind(a, lower=lower)
+    w, v = eigh.bind(a, lower=lower, compute_v=True)
     p = mm(mT(v), mm(sym(t), v))
+    if not compute_v:  # (one decomposition: the tangent needs the vectors anyway)
+        return [w], [diag_part(p)]
     dv = mm(v, A.mul(_gap_inverse(w, v.shape), p))
     return [w, v], [diag_part(p), dv]
 
@@ -495,10 +682,16 @@ def _qr_jvp(primals, tangents, *, complete):
     return [q, r], [dq, dr]
 
 
-solve.def_ad(_solve_vjp, _solve_jvp, takes_needed=True)
+lu_factor.def_ad(_lu_factor_vjp, _lu_factor_jvp)
+lu_solve.def_ad(_lu_solve_vjp, _lu_solve_jvp, takes_needed=True)
 triangular_solve.def_ad(_triangular_solve_vjp, _triangular_solve_jvp, takes_needed=True)
 cholesky.def_ad(_cholesky_vjp, _cholesky_jvp)
 slogdet.def_ad(_slogdet_vjp, _slogdet_jvp)
 eigh.def_ad(_eigh_vjp, _eigh_jvp)
 svd.def_ad(_svd_vjp, _svd_jvp)
 qr.def_ad(_qr_vjp, _qr_jvp)
+
+# The primitives of this module: what backends lower as linear algebra (LAPACK calls on
+# numba_cpu, a refusal naming them on CUDA).
+PRIMITIVES = ("lu_factor", "lu_solve", "triangular_solve", "cholesky", "slogdet", "eigh", "svd",
+              "qr")

@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import dtypes
 from ..ir import TensorType
+from . import batch_support as B
 from .registry import Primitive
 
 
@@ -27,7 +28,13 @@ def _reducer(name, ufunc, has_identity):
     def impl(x, *, axes):
         return np.asarray(ufunc.reduce(x, axis=tuple(axes), dtype=x.dtype))
 
-    return Primitive(name, "reduction", abstract_eval=abstract_eval, impl=impl)
+    def batch(args, bdims, *, axes):  # the batch axis stays; the reduced ones are renumbered
+        (x,), (d,) = args, bdims
+        axes = B.shift_axes(axes, d)
+        return prim.bind(x, axes=axes), B.dim_after_removing(d, axes)
+
+    prim = Primitive(name, "reduction", abstract_eval=abstract_eval, impl=impl)
+    return prim.def_batch(batch)
 
 
 reduce_sum = _reducer("reduce_sum", np.add, True)  # on bool: any
@@ -47,7 +54,13 @@ def _arg_reducer(name, np_fn):
     def impl(x, *, axis):
         return np.asarray(np_fn(x, axis=axis)).astype(dtypes.INDEX_DTYPE)
 
-    return Primitive(name, "reduction", abstract_eval=abstract_eval, impl=impl)
+    def batch(args, bdims, *, axis):
+        (x,), (d,) = args, bdims
+        axis = B.shift_axis(axis, d)
+        return prim.bind(x, axis=axis), B.dim_after_removing(d, (axis,))
+
+    prim = Primitive(name, "reduction", abstract_eval=abstract_eval, impl=impl)
+    return prim.def_batch(batch)
 
 
 argmax = _arg_reducer("argmax", np.argmax)  # first occurrence; NaN wins, as NumPy
@@ -63,7 +76,8 @@ def _scan(name, np_fn):
     def impl(x, *, axis):
         return np_fn(x, axis=axis, dtype=x.dtype)
 
-    return Primitive(name, "reduction", abstract_eval=abstract_eval, impl=impl)
+    prim = Primitive(name, "reduction", abstract_eval=abstract_eval, impl=impl)
+    return prim.def_batch(B.axis_rule(prim, "axis"))
 
 
 cumsum = _scan("cumsum", np.cumsum)
@@ -106,8 +120,30 @@ def _dot_general_impl(lhs, rhs, *, contract, batch):
     return out.reshape(shape).astype(lhs.dtype, copy=False)
 
 
+def _dot_general_batch(args, bdims, *, contract, batch):
+    """Both operands batched: the batch axis becomes one more batch dimension of the product
+    (one batched matmul). One batched: it becomes a free dimension of that operand, so a
+    batched matrix-vector product is one matrix-matrix product."""
+    (lhs, rhs), (ld, rd) = args, bdims
+    (lc, rc), (lb, rb) = contract, batch
+    if ld is not None and rd is not None:
+        lhs, rhs = B.moveaxis(lhs, ld, 0), B.moveaxis(rhs, rd, 0)
+        contract = (B.shift_axes(lc, 0), B.shift_axes(rc, 0))
+        batch = ((0,) + B.shift_axes(lb, 0), (0,) + B.shift_axes(rb, 0))
+        return dot_general.bind(lhs, rhs, contract=contract, batch=batch), 0
+    if ld is not None:
+        lc, lb = B.shift_axes(lc, ld), B.shift_axes(lb, ld)
+        lfree = _free_axes(lhs.ndim, lc, lb)
+        out_dim = len(lb) + lfree.index(ld)
+    else:
+        rc, rb = B.shift_axes(rc, rd), B.shift_axes(rb, rd)
+        rfree = _free_axes(rhs.ndim, rc, rb)
+        out_dim = len(lb) + len(_free_axes(lhs.ndim, lc, lb)) + rfree.index(rd)
+    return dot_general.bind(lhs, rhs, contract=(lc, rc), batch=(lb, rb)), out_dim
+
+
 dot_general = Primitive("dot_general", "contraction", abstract_eval=_dot_general_abstract_eval,
-                        impl=_dot_general_impl)
+                        impl=_dot_general_impl).def_batch(_dot_general_batch)
 
 
 # =============================================================================================

@@ -9,6 +9,8 @@ Every rule of a primitive is attached in its one block (see the sibling modules)
   format string over the operands (``"({0} + {1})"``); it must agree with ``impl`` on scalars.
 - ``vjp`` / ``jvp``: derivative rules, attached with ``def_ad`` (or ``not_differentiable()``).
   They are written with ``bind`` like any tracing code, so backward graphs are ordinary graphs.
+- ``batch``: the batching rule ``vmap`` uses, attached with ``def_batch``. It too is written
+  with ``bind``, so a batched graph is an ordinary graph (fused, differentiated, batched again).
 
 ``kind`` groups primitives the way passes ask about them (tinygrad style): passes test
 ``prim.kind == "elementwise"`` rather than listing names.
@@ -46,6 +48,7 @@ class Primitive:
         self.differentiable: bool | None = None  # None: not yet decided (the registry test fails)
         self._vjp_takes_needed = False
         self.tape_forward: Callable | None = None
+        self.batch: Callable | None = None  # None: no batching rule (the registry test fails)
         REGISTRY[name] = self
 
     def abstract_eval(self, *in_types, **params):
@@ -75,6 +78,21 @@ class Primitive:
         self.vjp, self.jvp, self.differentiable = vjp, jvp, True
         self._vjp_takes_needed = takes_needed
         self.tape_forward = tape_forward
+        return self
+
+    def def_batch(self, rule: Callable) -> Primitive:
+        """Attach the batching rule ``vmap`` uses:
+
+        ``rule(args, bdims, **params) -> (out, out_bdim)``
+
+        ``args`` are the operands with a batch axis added to some of them; ``bdims[i]`` is the
+        position of that axis in ``args[i]``, or None where operand ``i`` is not batched (at
+        least one is). ``out`` has the batch axis at ``out_bdim`` (None: the result does not
+        vary along it). Primitives with several results return lists of both. A rule keeps
+        the work batched: one application of a (possibly other) primitive over the whole
+        batch, never a loop over its examples (``primitives/batch_support.py`` has helpers).
+        """
+        self.batch = rule
         return self
 
     def pullback(self, ct, values, out, needed, params) -> list:

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import dtypes
 from ..ir import TensorType
+from . import batch_support as B
 from .registry import Primitive
 
 
@@ -31,3 +32,4 @@ def _argsort_impl(x, *, axis):
 argsort = Primitive("argsort", "indexing", abstract_eval=_argsort_abstract_eval,
                     impl=_argsort_impl)
 argsort.not_differentiable()
+argsort.def_batch(B.axis_rule(argsort, "axis"))

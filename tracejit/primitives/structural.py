@@ -9,7 +9,9 @@ import numpy as np
 
 from .. import dtypes
 from ..ir import TensorType
-from .registry import Primitive
+from . import ad_support as A
+from . import batch_support as B
+from .registry import REGISTRY, Primitive
 
 
 def _is_perm(axes, ndim):
@@ -33,9 +35,16 @@ def _broadcast_in_dim_impl(x, *, shape, dims):
     return np.broadcast_to(np.reshape(x, expanded), shape)
 
 
+def _broadcast_in_dim_batch(args, bdims, *, shape, dims):
+    (x,), (d,) = args, bdims
+    x = B.moveaxis(x, d, 0)
+    return broadcast_in_dim.bind(x, shape=(x.shape[0],) + tuple(shape),
+                                 dims=(0,) + tuple(k + 1 for k in dims)), 0
+
+
 broadcast_in_dim = Primitive("broadcast_in_dim", "movement",
                              abstract_eval=_broadcast_in_dim_abstract_eval,
-                             impl=_broadcast_in_dim_impl)
+                             impl=_broadcast_in_dim_impl).def_batch(_broadcast_in_dim_batch)
 
 
 # --- reshape[shape]: row-major order ---------------------------------------------------------
@@ -45,8 +54,14 @@ def _reshape_abstract_eval(x, *, shape):
     return x.with_shape(shape)
 
 
+def _reshape_batch(args, bdims, *, shape):  # row-major: the batch axis must lead
+    (x,), (d,) = args, bdims
+    x = B.moveaxis(x, d, 0)
+    return reshape.bind(x, shape=(x.shape[0],) + tuple(shape)), 0
+
+
 reshape = Primitive("reshape", "movement", abstract_eval=_reshape_abstract_eval,
-                    impl=lambda x, *, shape: np.reshape(x, shape))
+                    impl=lambda x, *, shape: np.reshape(x, shape)).def_batch(_reshape_batch)
 
 
 # --- transpose[perm] -------------------------------------------------------------------------
@@ -56,8 +71,13 @@ def _transpose_abstract_eval(x, *, perm):
     return x.with_shape(tuple(x.shape[p] for p in perm))
 
 
+def _transpose_batch(args, bdims, *, perm):  # one transpose that also brings the batch first
+    (x,), (d,) = args, bdims
+    return transpose.bind(x, perm=(d,) + B.shift_axes(perm, d)), 0
+
+
 transpose = Primitive("transpose", "movement", abstract_eval=_transpose_abstract_eval,
-                      impl=lambda x, *, perm: np.transpose(x, perm))
+                      impl=lambda x, *, perm: np.transpose(x, perm)).def_batch(_transpose_batch)
 
 
 # --- slice[start, limit, strides]: positive strides, in-bounds -------------------------------
@@ -76,7 +96,15 @@ def _slice_impl(x, *, start, limit, strides):
     return x[tuple(slice(lo, hi, st) for lo, hi, st in zip(start, limit, strides))]
 
 
-slice_ = Primitive("slice", "movement", abstract_eval=_slice_abstract_eval, impl=_slice_impl)
+def _slice_batch(args, bdims, *, start, limit, strides):  # the whole batch axis, in place
+    (x,), (d,) = args, bdims
+    insert = lambda params, value: tuple(params[:d]) + (value,) + tuple(params[d:])  # noqa: E731
+    return slice_.bind(x, start=insert(start, 0), limit=insert(limit, x.shape[d]),
+                       strides=insert(strides, 1)), d
+
+
+slice_ = Primitive("slice", "movement", abstract_eval=_slice_abstract_eval,
+                   impl=_slice_impl).def_batch(_slice_batch)
 
 
 # --- rev[axes]: reverse the order along axes -------------------------------------------------
@@ -86,8 +114,13 @@ def _rev_abstract_eval(x, *, axes):
     return x
 
 
+def _rev_batch(args, bdims, *, axes):
+    (x,), (d,) = args, bdims
+    return rev.bind(x, axes=B.shift_axes(axes, d)), d
+
+
 rev = Primitive("rev", "movement", abstract_eval=_rev_abstract_eval,
-                impl=lambda x, *, axes: np.flip(x, axes) if axes else x)
+                impl=lambda x, *, axes: np.flip(x, axes) if axes else x).def_batch(_rev_batch)
 
 
 # --- pad[config]: config[i] = (low, high, interior) >= 0; the pad value is operand 1 ---------
@@ -112,7 +145,27 @@ def _pad_impl(x, value, *, config):
     return out
 
 
-pad = Primitive("pad", "movement", abstract_eval=_pad_abstract_eval, impl=_pad_impl)
+def _pad_batch(args, bdims, *, config):
+    """A batched operand gets no padding along the batch axis. A batched pad value (one per
+    example) cannot be one pad: the operand is padded with zeros, and a mask of where the
+    operand landed selects between it and the values."""
+    (x, value), (xd, vd) = args, bdims
+    size = B.batch_size(args, bdims)
+    x = B.batched_at(x, xd, size, 0)
+    config = ((0, 0, 0),) + tuple(config)
+    if vd is None:
+        return pad.bind(x, value, config=config), 0
+    zero = A.full_like(value, 0, shape=())
+    padded = pad.bind(x, zero, config=config)
+    inside = pad.bind(A.full_like(x, True, dtype=np.bool_), A.full_like(x, False, np.bool_, ()),
+                      config=config)
+    values = broadcast_in_dim.bind(B.moveaxis(value, vd, 0), shape=tuple(padded.shape),
+                                   dims=(0,))
+    return REGISTRY["select"].bind(inside, padded, values), 0
+
+
+pad = Primitive("pad", "movement", abstract_eval=_pad_abstract_eval,
+                impl=_pad_impl).def_batch(_pad_batch)
 
 
 # --- concatenate[axis] -----------------------------------------------------------------------
@@ -130,8 +183,13 @@ def _concatenate_abstract_eval(*xs, axis):
     return TensorType(shape, first.dtype, all(x.weak for x in xs))
 
 
+def _concatenate_batch(args, bdims, *, axis):
+    return concatenate.bind(*B.all_batched_at(args, bdims, 0), axis=axis + 1), 0
+
+
 concatenate = Primitive("concatenate", "movement", abstract_eval=_concatenate_abstract_eval,
                         impl=lambda *xs, axis: np.concatenate(xs, axis=axis))
+concatenate.def_batch(_concatenate_batch)
 
 
 # --- iota[shape, dtype, dimension]: 0, 1, 2, ... along one dimension -------------------------
@@ -148,6 +206,7 @@ def _iota_impl(*, shape, dtype, dimension):
 
 
 iota = Primitive("iota", "creation", abstract_eval=_iota_abstract_eval, impl=_iota_impl)
+iota.def_batch(B.no_operands_rule(iota))
 
 
 # --- gather[axes]: operand[i0[b], i1[b], ...] over the operand axes `axes` -------------------
@@ -172,7 +231,32 @@ def _gather_impl(x, *indices, axes):
     return moved[tuple(indices)]
 
 
-gather = Primitive("gather", "indexing", abstract_eval=_gather_abstract_eval, impl=_gather_impl)
+def _batch_index(indices):
+    """The index of each example along a leading batch axis, shaped like the (batched at 0)
+    index arrays."""
+    return A.iota_like(indices[0], indices[0].shape, 0, indices[0].dtype)
+
+
+def _gather_batch(args, bdims, *, axes):
+    """Only the operand batched: its batch axis is one more gathered-over-whole axis (the
+    first of the result's operand dims). Indices batched: every index array gets the batch
+    axis, and where the operand is batched too an index array for its batch axis is added."""
+    x, indices = args[0], list(args[1:])
+    xd, idims = bdims[0], bdims[1:]
+    size = B.batch_size(args, bdims)
+    if all(d is None for d in idims):
+        x = B.moveaxis(x, xd, 0)
+        return gather.bind(x, *indices, axes=B.shift_axes(axes, 0)), len(indices[0].shape)
+    indices = [B.batched_at(i, d, size, 0) for i, d in zip(indices, idims)]
+    if xd is None:
+        return gather.bind(x, *indices, axes=axes), 0
+    x = B.moveaxis(x, xd, 0)
+    return gather.bind(x, _batch_index(indices), *indices,
+                       axes=(0,) + B.shift_axes(axes, 0)), 0
+
+
+gather = Primitive("gather", "indexing", abstract_eval=_gather_abstract_eval,
+                   impl=_gather_impl).def_batch(_gather_batch)
 
 
 # --- scatter_add[axes]: operand with updates added at the gathered positions -----------------
@@ -192,15 +276,31 @@ def _scatter_add_impl(x, updates, *indices, axes):
     return out
 
 
+def _scatter_add_batch(args, bdims, *, axes):
+    """Indices unbatched: the batch axis is one more whole axis of the operand and of the
+    updates (the first of their operand dims). Otherwise every operand gets the batch axis
+    and an index array for it is added, so each example scatters into its own slice."""
+    x, updates, indices = args[0], args[1], list(args[2:])
+    xd, ud, idims = bdims[0], bdims[1], bdims[2:]
+    size = B.batch_size(args, bdims)
+    x = B.batched_at(x, xd, size, 0)
+    if all(d is None for d in idims):
+        updates = B.batched_at(updates, ud, size, len(indices[0].shape))
+        return scatter_add.bind(x, updates, *indices, axes=B.shift_axes(axes, 0)), 0
+    indices = [B.batched_at(i, d, size, 0) for i, d in zip(indices, idims)]
+    updates = B.batched_at(updates, ud, size, 0)
+    return scatter_add.bind(x, updates, _batch_index(indices), *indices,
+                            axes=(0,) + B.shift_axes(axes, 0)), 0
+
+
 scatter_add = Primitive("scatter_add", "indexing", abstract_eval=_scatter_add_abstract_eval,
-                        impl=_scatter_add_impl)
+                        impl=_scatter_add_impl).def_batch(_scatter_add_batch)
 
 
 # =============================================================================================
 # Derivative rules: all of these primitives are linear in their array operands, so each JVP is
 # the primitive applied to the tangents; each VJP is the transposed movement.
 # =============================================================================================
-from . import ad_support as A  # noqa: E402
 
 
 def _broadcast_in_dim_vjp(ct, x, *, out, shape, dims):

@@ -376,7 +376,10 @@ class custom_vjp:  # noqa: N801  (a decorator, named like JAX's)
     def __call__(self, *args):
         trace = find_trace(list(pytree.flatten(args)[0]))
         if not isinstance(trace, TapeTrace):
-            return self.fun(*args)
+            # A trace that carries the custom rule through a transform of its own (vmap's)
+            # takes the call; any other runs the function.
+            keep = getattr(trace, "custom_vjp_call", None)
+            return keep(self, args) if keep is not None else self.fun(*args)
         if self.fwd is None:
             raise TypeError(at_user_line(f"custom_vjp `{self.fun.__name__}` is being "
                                          "differentiated, but defvjp(fwd, bwd) was never called"))
