@@ -5,6 +5,9 @@ live, never what they are.
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import warnings
 
@@ -162,3 +165,36 @@ def test_concurrent_calls_use_separate_workspaces(rng):
         t.join()
     for x, got in zip(inputs, results):
         assert_same(got, chain(x))
+
+
+FAULTS_SCRIPT = """
+import resource, sys
+import numpy as np
+import tracejit
+from tracejit.backends import allocator
+f = tracejit.compile(lambda x: x * 2.0, tiered=False, backend="numba_cpu")
+x = np.ones(1 << 18)  # 2 MiB: above glibc's first mmap threshold, below NumPy's huge pages
+f(x)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(50):
+    f(x)
+print(allocator._done, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_per_call_outputs_reuse_freed_memory_instead_of_faulting_in_fresh_pages():
+    """allocator.py: with glibc's thresholds set before the first compiled call, a call's
+    2 MiB output comes from memory the previous call freed (no page faults); left as they are
+    (TRACEJIT_MALLOC_TUNING=0), fresh pages are faulted in (hundreds of faults in 50 calls)."""
+    def faults(tuning):
+        env = dict(os.environ, TRACEJIT_MALLOC_TUNING=tuning)
+        done = subprocess.run([sys.executable, "-c", FAULTS_SCRIPT], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        tuned, count = done.stdout.split()
+        return tuned == "True", int(count)
+
+    (tuned, with_tuning), (untouched, without) = faults("1"), faults("0")
+    assert tuned and not untouched
+    assert with_tuning < 50 and without > 4 * max(with_tuning, 50)

@@ -49,6 +49,10 @@ SETTINGS = {s.name: s for s in (
     Setting("compile_workers", "TRACEJIT_COMPILE_WORKERS", int, -1,
             "processes that build compiled code in the background (tiered calls): -1 one fewer "
             "than the cores (1 to 4), 0 builds in a thread of the calling process instead"),
+    Setting("malloc_tuning", "TRACEJIT_MALLOC_TUNING", _bool, True,
+            "numba_cpu, Linux with glibc: keep freed memory of up to 32 MiB per block in the "
+            "process (mallopt), so the arrays each call allocates do not fault in fresh pages "
+            "every call (backends/allocator.py); 0 leaves malloc as it is"),
     Setting("dump_dir", "TRACEJIT_DUMP_DIR", str, "",
             "write, for every compiled signature, a folder with the IR after each pass, the "
             "generated source, the fusion decisions, a DOT picture and summary.json"),

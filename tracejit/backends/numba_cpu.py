@@ -30,7 +30,7 @@ import numpy as np
 from .. import cache, config, profiler
 from ..errors import CompileError
 from ..ir import Graph, Literal
-from . import buffers, codegen
+from . import allocator, buffers, codegen
 from . import interpreter
 
 NEEDS_FUSION = True
@@ -214,6 +214,7 @@ class CompiledGraph:
         """``graph`` is the fused graph (the pipeline's last stage); ``donate`` holds the indices
         of inputs whose buffers outputs may reuse."""
         started = time.perf_counter()
+        allocator.tune()  # (per-call arrays reuse freed memory: allocator.py)
         self.fused = graph
         self.note = None
         self.unused_donations = sorted(donate)
