@@ -165,7 +165,7 @@ def measure(workload: str, jax: bool) -> dict:
     if cold:
         bar = min(cold["steady"], (row["blocking_cold"] or cold)["steady"])
         cold["speed_at"] = next((at for at, median in cold.pop("windows")
-                                 if median <= 1.1 * bar), cold["seen"].get("compiled"))
+                                 if median <= 1.1 * bar), None)  # (None: not in this run)
     return row
 
 
@@ -191,7 +191,8 @@ def report(rows: dict, markdown: bool) -> None:
         blocking, jax = row["blocking_cold"] or {}, row["jax"] or {}
         lines.append([NAMES[workload], _s(cold.get("first")),
                       _s(cold.get("seen", {}).get("glue")),
-                      _s(cold.get("stats", {}).get("kernels_after")), _s(cold.get("speed_at")),
+                      _s(cold.get("stats", {}).get("kernels_after")),
+                      _s(cold.get("speed_at")) or "not reached",
                       _s(cold.get("seen", {}).get("compiled")), _s(blocking.get("first")),
                       _s(warm.get("first")), _s(warm.get("seen", {}).get("compiled")),
                       _s(jax.get("first")) or "not installed"])
