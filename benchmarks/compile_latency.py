@@ -159,13 +159,14 @@ def measure(workload: str, jax: bool) -> dict:
         row["blocking_warm"] = child(TRACEJIT_CHILD, workload, "blocking", folder)
     row["jax"] = child(JAX_CHILD, workload, "jax", "") if jax else None
     # Compiled speed: from the first call whose next five calls (a median) take at most 1.1x
-    # the steady time of the compiled code (tiered=False's, or the tiered run's own once ready
-    # if that is lower).
+    # the steady time of tiered=False's compiled code; else from the switch if the calls after
+    # it (``steady``) do; else not in this run (None).
     cold = row["tiered_cold"]
     if cold:
-        bar = min(cold["steady"], (row["blocking_cold"] or cold)["steady"])
-        cold["speed_at"] = next((at for at, median in cold.pop("windows")
-                                 if median <= 1.1 * bar), None)  # (None: not in this run)
+        bar = 1.1 * (row["blocking_cold"] or cold)["steady"]
+        before = next((at for at, median in cold.pop("windows") if median <= bar), None)
+        after = cold["seen"].get("compiled") if cold["steady"] <= bar else None
+        cold["speed_at"] = before if before is not None else after
     return row
 
 

@@ -1,7 +1,8 @@
 """vmap: every primitive's batching rule against a Python loop over the examples (random
 shapes, dtypes, in_axes and out_axes, None for some operands, negative axes), eager and
 compiled; control flow with per-example trip counts; composition with the other transforms;
-the Jacobians built on vmap; errors."""
+errors; random programs. (The Jacobians built on vmap: test_jacobians.py; numpy.linalg under
+vmap: test_vmap_linalg.py.)"""
 import re
 
 import numpy as np
@@ -10,7 +11,6 @@ import pytest
 import tracejit
 import tracejit.numpy as tnp
 from tracejit.primitives import REGISTRY
-from tracejit.transforms import autodiff
 
 B = 3  # batch size
 
@@ -22,9 +22,13 @@ def _take(x, axis, b):
 
 
 def loop(f, args, axes, out_axis, size=B):
-    """``f`` applied example by example, results stacked along ``out_axis``."""
-    outs = [np.asarray(f(*[_take(a, ax, b) for a, ax in zip(args, axes)])) for b in range(size)]
-    return np.stack(outs, axis=out_axis)
+    """``f`` applied example by example, results stacked along ``out_axis`` (a list of them
+    where ``f`` returns a list: a primitive with several results)."""
+    outs = [f(*[_take(a, ax, b) for a, ax in zip(args, axes)]) for b in range(size)]
+    if isinstance(outs[0], list):
+        return [np.stack([np.asarray(o[k]) for o in outs], axis=out_axis)
+                for k in range(len(outs[0]))]
+    return np.stack([np.asarray(o) for o in outs], axis=out_axis)
 
 
 def _batched(examples, axis):
@@ -54,6 +58,15 @@ def assert_close(got, expected, dtype):
         np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
     else:
         np.testing.assert_array_equal(got, expected)
+
+
+def assert_results_close(got, expected, dtype):
+    """One result, or each of a list of them (integer ones, as pivots, exactly)."""
+    if not isinstance(expected, list):
+        return assert_close(np.asarray(got), expected, dtype)
+    assert isinstance(got, (list, tuple)) and len(got) == len(expected)
+    for g, e in zip(got, expected):
+        assert_close(np.asarray(g), e, dtype if e.dtype.kind == "f" else e.dtype)
 
 
 # --- the primitive table ---------------------------------------------------------------------
@@ -125,6 +138,47 @@ CASES.update({
     "scatter_add": (lambda rng, dtype: [_values(rng, (5, 3), dtype), _values(rng, (4, 3), dtype),
                                         _indices(rng, 5, (4,))], {"axes": (0,)}, NUMERIC),
 })
+
+
+# Linear algebra: stacks of matrices (an example may be a stack itself: the primitive's own
+# leading axes, which vmap's axis joins), well conditioned.
+def _square(rng, dtype, stack=(), n=3):
+    """Normal entries plus n on the diagonal (one triangle of it a well conditioned
+    triangular matrix too)."""
+    return (rng.standard_normal(stack + (n, n)) + n * np.eye(n)).astype(dtype)
+
+
+def _spd(rng, dtype, stack=(), n=3):
+    x = rng.standard_normal(stack + (n, n))
+    return (x @ np.swapaxes(x, -1, -2) + n * np.eye(n)).astype(dtype)
+
+
+def _normal(rng, dtype, shape):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def _factored(stack=(), rhs=2):
+    """a, its LU factors and (with ``rhs`` columns) a right-hand side: lu_solve's and
+    slogdet's operands."""
+    def make(rng, dtype):
+        a = _square(rng, dtype, stack)
+        ops = [a, *REGISTRY["lu_factor"].impl(a)]
+        return ops + [_normal(rng, dtype, stack + (3, rhs))] if rhs else ops
+    return make
+
+
+CASES.update({
+    "lu_factor": (lambda rng, dtype: [_square(rng, dtype)], {}, FLOATS),
+    "lu_solve": (_factored(), {"transpose": False, "check": True}, FLOATS),
+    "triangular_solve": (lambda rng, dtype: [_square(rng, dtype), _normal(rng, dtype, (3, 2))],
+                         {"lower": True, "transpose_a": False}, FLOATS),
+    "cholesky": (lambda rng, dtype: [_spd(rng, dtype)], {}, FLOATS),
+    "slogdet": (_factored(rhs=0), {}, FLOATS),
+    "eigh": (lambda rng, dtype: [_spd(rng, dtype)], {"lower": True, "compute_v": True}, FLOATS),
+    "svd": (lambda rng, dtype: [_normal(rng, dtype, (4, 3))],
+            {"full_matrices": False, "compute_uv": True}, FLOATS),
+    "qr": (lambda rng, dtype: [_normal(rng, dtype, (4, 3))], {"complete": False}, FLOATS),
+})
 # Further forms of the rules with several cases.
 EXTRA_CASES = {
     "dot_general/batched matmul": ("dot_general", lambda rng, dtype: [
@@ -140,6 +194,22 @@ EXTRA_CASES = {
         _values(rng, (3, 4), dtype), _values(rng, (6, 3), dtype), np.array([1, 1, 0, 3, 1, 0])],
         {"axes": (1,)}, NUMERIC),
     "reduce_sum/bool": ("reduce_sum", _one((3, 4)), {"axes": (1,)}, [np.bool_]),
+    "lu_factor/stacked": ("lu_factor", lambda rng, dtype: [_square(rng, dtype, (2,))], {},
+                          FLOATS),
+    "lu_solve/stacked, transposed": ("lu_solve", _factored((2,), rhs=1),
+                                     {"transpose": True, "check": False}, FLOATS),
+    "triangular_solve/upper, transposed, stacked": ("triangular_solve", lambda rng, dtype: [
+        _square(rng, dtype, (2,)), _normal(rng, dtype, (2, 3, 4))],
+        {"lower": False, "transpose_a": True}, FLOATS),
+    "slogdet/stacked": ("slogdet", _factored((2,), rhs=0), {}, FLOATS),
+    "eigh/values only, upper": ("eigh", lambda rng, dtype: [_spd(rng, dtype, (2,))],
+                                {"lower": False, "compute_v": False}, FLOATS),
+    "svd/values only, wide": ("svd", lambda rng, dtype: [_normal(rng, dtype, (3, 5))],
+                              {"full_matrices": False, "compute_uv": False}, FLOATS),
+    "svd/full matrices": ("svd", lambda rng, dtype: [_normal(rng, dtype, (2, 4, 3))],
+                          {"full_matrices": True, "compute_uv": True}, FLOATS),
+    "qr/complete": ("qr", lambda rng, dtype: [_normal(rng, dtype, (4, 3))], {"complete": True},
+                    FLOATS),
 }
 TABLE = {name: (name, *case) for name, case in CASES.items() if name != "iota"}
 TABLE.update(EXTRA_CASES)
@@ -158,7 +228,9 @@ def _draw(case, seed):
     args = [_batched([d[i] for d in draws], ax) for i, ax in enumerate(axes)]
     prim = REGISTRY[prim_name]
     fn = lambda *ops: prim.bind(*ops, **params)  # noqa: E731
-    out_ndim = np.ndim(fn(*draws[0])) + 1
+    first = fn(*draws[0])
+    ranks = [np.ndim(r) for r in first] if prim.multiple_results else [np.ndim(first)]
+    out_ndim = min(ranks) + 1  # (one out_axes for every result)
     out_axis = int(rng.integers(-out_ndim, out_ndim))
     return fn, args, axes, out_axis, dtype
 
@@ -169,7 +241,7 @@ def test_rule_against_a_loop(case, seed):
     fn, args, axes, out_axis, dtype = _draw(case, seed)
     expected = loop(fn, args, axes, out_axis)
     got = tracejit.vmap(fn, in_axes=tuple(axes), out_axes=out_axis)(*args)
-    assert_close(np.asarray(got), expected, dtype)
+    assert_results_close(got, expected, dtype)
 
 
 @pytest.mark.parametrize("case", sorted(TABLE))
@@ -179,7 +251,7 @@ def test_rule_against_a_loop_compiled(case):
     expected = loop(fn, args, axes, out_axis)
     f = tracejit.compile(tracejit.vmap(fn, in_axes=tuple(axes), out_axes=out_axis),
                          backend="interpreter")
-    assert_close(f(*args), expected, dtype)
+    assert_results_close(f(*args), expected, dtype)
 
 
 NUMBA_CASES = ["add", "select", "reduce_max", "cumsum", "dot_general/batched matmul",
@@ -591,59 +663,6 @@ def test_grad_of_vmap_keeps_the_custom_backward_function(rng):
                                      in_axes=(0, None))(xs, w).sum()
     np.testing.assert_allclose(tracejit.grad(twice)(xs[None]),
                                0.1 * np.broadcast_to(w, (1, 4, 3)), rtol=1e-12)
-
-
-# --- Jacobians on vmap -----------------------------------------------------------------------
-
-def _numeric_jacobian(f, x, eps=1e-6):
-    cols = []
-    for k in range(x.size):
-        e = np.zeros(x.size)
-        e[k] = eps
-        e = e.reshape(x.shape)
-        cols.append((np.asarray(f(x + e)) - np.asarray(f(x - e))) / (2 * eps))
-    return np.stack(cols, axis=-1).reshape(np.shape(f(x)) + x.shape)
-
-
-def jac_fun(x):
-    return tnp.tanh(x[:, None] * x[None, :]).sum(axis=0) * tnp.sin(x)
-
-
-@pytest.mark.parametrize("jac", ["jacfwd", "jacrev"])
-def test_jacobians_against_finite_differences_and_the_loop(jac, rng):
-    x = rng.standard_normal(4)
-    got = getattr(tracejit, jac)(jac_fun)(x)
-    np.testing.assert_allclose(got, _numeric_jacobian(jac_fun, x), rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(got, getattr(autodiff, jac)(jac_fun)(x), rtol=1e-12)
-
-
-@pytest.mark.parametrize("jac", ["jacfwd", "jacrev", "hessian"])
-def test_jacobian_graph_size_does_not_grow_with_the_input(jac):
-    f = (lambda x: (tnp.sin(x) * x).sum()) if jac == "hessian" else jac_fun
-    sizes = [len(tracejit.make_ir(getattr(tracejit, jac)(f))(np.linspace(0.1, 1, n)).eqns)
-             for n in (2, 5, 9)]
-    assert len(set(sizes)) == 1, sizes
-
-
-def test_hessian_against_the_loop_and_compiled(rng):
-    f = lambda x: (tnp.exp(x[:2]) * tnp.cos(x[1:])).sum()  # noqa: E731
-    x = rng.standard_normal(3)
-    expected = autodiff.hessian(f)(x)
-    np.testing.assert_allclose(tracejit.hessian(f)(x), expected, rtol=1e-12)
-    np.testing.assert_allclose(tracejit.hessian(f)(x), _numeric_jacobian(tracejit.grad(f), x),
-                               rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(tracejit.compile(tracejit.hessian(f), backend="interpreter")(x),
-                               expected, rtol=1e-12)
-
-
-def test_batched_jacobians_and_hessians(rng):
-    """vmap of a Jacobian (vmap inside vmap, over jvp/vjp) against one per example."""
-    xs = rng.standard_normal((4, 3))
-    f = lambda x: (tnp.sin(x) * x.sum()).sum()  # noqa: E731
-    for transform in (tracejit.jacrev, tracejit.jacfwd, tracejit.hessian):
-        fn = transform(tracejit.grad(f)) if transform is not tracejit.hessian else transform(f)
-        got = tracejit.vmap(fn)(xs)
-        np.testing.assert_allclose(got, np.stack([fn(x) for x in xs]), rtol=1e-12)
 
 
 # --- errors ----------------------------------------------------------------------------------

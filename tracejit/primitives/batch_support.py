@@ -107,3 +107,14 @@ def no_operands_rule(prim):
     def rule(args, bdims, **params):
         return prim.bind(*args, **params), None
     return rule
+
+
+def leading_batch_rule(prim):
+    """A primitive whose leading axes are already a batch that its operands share (the
+    linear-algebra ones, over stacks of matrices): the batch axis of ``vmap`` becomes one more
+    leading axis of every operand (the unbatched ones broadcast), so the primitive runs once
+    over the whole stack; every result is batched at 0."""
+    def rule(args, bdims, **params):
+        out = prim.bind(*all_batched_at(args, bdims, 0), **params)
+        return (list(out), [0] * len(out)) if prim.multiple_results else (out, 0)
+    return rule

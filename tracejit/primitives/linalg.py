@@ -48,12 +48,20 @@ not depend on the basis chosen within a degenerate eigenspace (sums of eigenvalu
 Values-only forms (``eigh[compute_v=False]``, ``svd[compute_uv=False]``) compute no vectors on
 the way forward; their derivatives compute them (a second decomposition, only when
 differentiated). Every rule is written with ``bind``, so second derivatives work.
+
+Batching (``vmap``): the stacks make every rule one call over the whole batch. vmap's axis
+becomes one more leading stack axis of every operand (an unbatched one broadcast along it) and
+every result is batched at 0 (``batch_support.leading_batch_rule``). The solves keep an
+unbatched matrix unbatched: with only b batched, the examples become more columns of b, one
+solve with the matrix (or its factors) as they are, which is what the derivatives' solves
+inside ``jacfwd``/``jacrev``/``hessian`` are.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..ir import TensorType
+from . import batch_support as B
 from .registry import Primitive
 
 _LinAlgError = np.linalg.LinAlgError
@@ -174,6 +182,7 @@ def _lu_factor_impl(a):
 
 lu_factor = Primitive("lu_factor", "contraction", abstract_eval=_lu_factor_abstract_eval,
                       impl=_lu_factor_impl, multiple_results=True)
+lu_factor.def_batch(B.leading_batch_rule(lu_factor))  # (vmap's axis: one more stack axis)
 
 
 # --- lu_solve[transpose, check]: op(a) x = b through a's LU ---------------------------------------
@@ -212,8 +221,30 @@ def _lu_solve_impl(a, lu, pivots, b, *, transpose, check):
     return x.reshape(b.shape).astype(b.dtype, copy=False) if n else np.zeros(b.shape, b.dtype)
 
 
+def _as_more_columns(solve, b, d):
+    """``solve`` (by one unbatched matrix) of every example's b (..., n, k), batched at ``d``:
+    the examples become more right-hand sides, b (..., n, k * size), so the matrix is solved
+    with once (and never copied per example). The result is batched along its last axis."""
+    last = len(b.shape) - 1
+    moved = B.moveaxis(b, d, last)  # (..., n, k, size)
+    shape = tuple(moved.shape)
+    x = solve(B.bind_in_graph("reshape", moved, shape=shape[:-2] + (shape[-2] * shape[-1],)))
+    return B.bind_in_graph("reshape", x, shape=shape), last
+
+
+def _lu_solve_batch(args, bdims, *, transpose, check):
+    """Only b batched (the usual case: one matrix and many right-hand sides, as in every
+    derivative's solve with the forward's factors under ``jacfwd``/``jacrev``): more columns
+    of one solve. Otherwise vmap's axis is one more stack axis of every operand."""
+    a, lu, pivots, b = args
+    if all(d is None for d in bdims[:3]):
+        return _as_more_columns(lambda rhs: lu_solve.bind(a, lu, pivots, rhs, transpose=transpose,
+                                                          check=check), b, bdims[3])
+    return B.leading_batch_rule(lu_solve)(args, bdims, transpose=transpose, check=check)
+
+
 lu_solve = Primitive("lu_solve", "contraction", abstract_eval=_lu_solve_abstract_eval,
-                     impl=_lu_solve_impl)
+                     impl=_lu_solve_impl).def_batch(_lu_solve_batch)
 
 
 # --- triangular_solve[lower, transpose_a]: op(a) x = b, a triangular --------------------------
@@ -235,9 +266,20 @@ def _triangular_solve_impl(a, b, *, lower, transpose_a):
     return x.reshape(b.shape).astype(b.dtype, copy=False)
 
 
+def _triangular_solve_batch(args, bdims, *, lower, transpose_a):
+    """Only b batched: more columns of one solve (as ``lu_solve``); otherwise one more stack
+    axis of both operands."""
+    (a, b), (da, db) = args, bdims
+    if da is None:
+        return _as_more_columns(lambda rhs: triangular_solve.bind(
+            a, rhs, lower=lower, transpose_a=transpose_a), b, db)
+    return B.leading_batch_rule(triangular_solve)(args, bdims, lower=lower,
+                                                  transpose_a=transpose_a)
+
+
 triangular_solve = Primitive("triangular_solve", "contraction",
                              abstract_eval=_triangular_solve_abstract_eval,
-                             impl=_triangular_solve_impl)
+                             impl=_triangular_solve_impl).def_batch(_triangular_solve_batch)
 
 
 # --- cholesky: a = l l^T, l lower triangular ---------------------------------------------------
@@ -255,6 +297,7 @@ def _cholesky_impl(a):
 
 cholesky = Primitive("cholesky", "contraction", abstract_eval=_square_abstract_eval("cholesky"),
                      impl=_cholesky_impl)
+cholesky.def_batch(B.leading_batch_rule(cholesky))
 
 
 # --- slogdet: sign and log|det| from a's LU ----------------------------------------------------
@@ -282,6 +325,7 @@ def _slogdet_impl(a, lu, pivots):
 
 slogdet = Primitive("slogdet", "contraction", abstract_eval=_slogdet_abstract_eval,
                     impl=_slogdet_impl, multiple_results=True)
+slogdet.def_batch(B.leading_batch_rule(slogdet))  # (an unbatched matrix's factors broadcast)
 
 
 # --- eigh[lower, compute_v]: a = v diag(w) v^T, eigenvalues ascending -----------------------------
@@ -302,6 +346,7 @@ def _eigh_impl(a, *, lower, compute_v):
 
 eigh = Primitive("eigh", "contraction", abstract_eval=_eigh_abstract_eval, impl=_eigh_impl,
                  multiple_results=True)
+eigh.def_batch(B.leading_batch_rule(eigh))
 
 
 # --- svd[full_matrices, compute_uv]: a = u diag(s) vh, s descending ----------------------------
@@ -328,6 +373,7 @@ def _svd_impl(a, *, full_matrices, compute_uv):
 
 svd = Primitive("svd", "contraction", abstract_eval=_svd_abstract_eval, impl=_svd_impl,
                 multiple_results=True)
+svd.def_batch(B.leading_batch_rule(svd))
 
 
 # --- qr[complete]: a = q r, q orthonormal columns, r upper triangular ---------------------------
@@ -347,6 +393,7 @@ def _qr_impl(a, *, complete):
 
 qr = Primitive("qr", "contraction", abstract_eval=_qr_abstract_eval, impl=_qr_impl,
                multiple_results=True)
+qr.def_batch(B.leading_batch_rule(qr))
 
 
 # =============================================================================================

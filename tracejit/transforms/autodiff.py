@@ -1,5 +1,5 @@
-"""Automatic differentiation: vjp, jvp, grad, value_and_grad, jacfwd, jacrev, hessian,
-stop_gradient and custom_vjp.
+"""Automatic differentiation: vjp, jvp, grad, value_and_grad, stop_gradient and custom_vjp
+(the Jacobians, ``jacfwd``, ``jacrev`` and ``hessian``, are ``vmap`` of these: ``jacobians.py``).
 
 Reverse mode runs the function on a tape (``ad_traces.TapeTrace``) and then walks the tape
 backwards applying each primitive's VJP rule; forward mode runs it on dual numbers. Both work on
@@ -256,60 +256,6 @@ def _one_argument(fun, args, kwargs, argnums, name):
     return x, partial
 
 
-def _basis(x, k):
-    e = np.zeros(int(np.prod(np.shape(x), dtype=np.int64)), dtype=x.dtype)
-    e[k] = 1
-    return e.reshape(np.shape(x))
-
-
-def _assemble(pieces, out_shape, in_shape, out_major):
-    """Stack per-element derivatives into a Jacobian of shape out_shape + in_shape."""
-    from .. import numpy as tnp  # the stacking is ordinary (possibly traced) array code
-
-    stacked = tnp.stack(pieces, axis=0 if out_major else -1)
-    return tnp.reshape(stacked, tuple(out_shape) + tuple(in_shape))
-
-
-def jacfwd(fun, argnums=0):
-    """The Jacobian by forward mode (one JVP per input element): shape out.shape + x.shape."""
-
-    @functools.wraps(fun, updated=())
-    def jacfwd_fn(*args, **kwargs):
-        x, partial = _one_argument(fun, args, kwargs, argnums, "jacfwd")
-        size = int(np.prod(np.shape(x), dtype=np.int64))
-        if size == 0:
-            out = partial(x)
-            return A.full_like(out, 0, shape=tuple(np.shape(out)) + tuple(np.shape(x)))
-        columns = []
-        for k in range(size):
-            out, column = jvp(partial, (x,), (_basis(x, k),))
-            columns.append(column)
-        return _assemble(columns, np.shape(out), np.shape(x), out_major=False)
-
-    return jacfwd_fn
-
-
-def jacrev(fun, argnums=0):
-    """The Jacobian by reverse mode (one VJP per output element): shape out.shape + x.shape."""
-
-    @functools.wraps(fun, updated=())
-    def jacrev_fn(*args, **kwargs):
-        x, partial = _one_argument(fun, args, kwargs, argnums, "jacrev")
-        out, pullback = vjp(partial, x)
-        size = int(np.prod(np.shape(out), dtype=np.int64))
-        if size == 0 or np.shape(x) and 0 in np.shape(x):
-            return A.full_like(x, 0, shape=tuple(np.shape(out)) + tuple(np.shape(x)))
-        rows = [pullback(_basis(out, k))[0] for k in range(size)]
-        return _assemble(rows, np.shape(out), np.shape(x), out_major=True)
-
-    return jacrev_fn
-
-
-def hessian(fun, argnums=0):
-    """The Hessian: ``jacfwd(jacrev(fun))``, shape x.shape + x.shape for a scalar fun."""
-    return jacfwd(jacrev(fun, argnums), argnums)
-
-
 def stop_gradient(x):
     """The value of ``x`` with no derivative flowing through it (any pytree).
 
@@ -395,5 +341,4 @@ class custom_vjp:  # noqa: N801  (a decorator, named like JAX's)
         return trace.record(rule, nodes, values, {}, out)
 
 
-__all__ = ["custom_vjp", "grad", "hessian", "jacfwd", "jacrev", "jvp", "stop_gradient",
-           "value_and_grad", "vjp"]
+__all__ = ["custom_vjp", "grad", "jvp", "stop_gradient", "value_and_grad", "vjp"]

@@ -4,9 +4,9 @@ basis vectors, instead of one per element.
 ``jacfwd(f)(x)`` is ``vmap`` of ``t -> jvp(f, (x,), (t,))`` over the rows of the identity;
 ``jacrev(f)(x)`` runs ``f`` forward once and maps its pullback over the identity of the
 output's size. Either way the function is traced once, so the graph of ``make_ir(jacrev(f))(x)``
-has as many equations whatever the size of ``x`` (the one-per-element loop of
-``transforms/autodiff.py`` grew with it). Where the function uses a primitive that has no
-batching rule yet (the linear-algebra ones), they fall back to that loop.
+has as many equations whatever the size of ``x`` (a loop of one JVP or VJP per element grows
+with it), and what does not depend on the direction (the forward pass, a factorisation) is
+computed once for all of them.
 """
 from __future__ import annotations
 
@@ -17,9 +17,7 @@ import numpy as np
 from ..primitives import REGISTRY
 from ..primitives import ad_support as A
 from ..tracing import current_graph_trace
-from . import autodiff
 from .autodiff import _one_argument, jvp, vjp
-from .batching import NoBatchingRuleError
 from .vmap import vmap
 
 
@@ -58,11 +56,8 @@ def jacfwd(fun, argnums=0):
         if 0 in np.shape(x):
             out = partial(x)
             return A.full_like(out, 0, shape=tuple(np.shape(out)) + tuple(np.shape(x)))
-        try:
-            columns = vmap(lambda t: jvp(partial, (x,), (t,))[1], out_axes=-1)(
-                _identity(np.shape(x), x.dtype))
-        except NoBatchingRuleError:
-            return autodiff.jacfwd(fun, argnums)(*args, **kwargs)
+        columns = vmap(lambda t: jvp(partial, (x,), (t,))[1], out_axes=-1)(
+            _identity(np.shape(x), x.dtype))
         return _reshaped(columns, tuple(np.shape(columns))[:-1] + tuple(np.shape(x)))
 
     return jacfwd_fn
@@ -84,10 +79,7 @@ def jacrev(fun, argnums=0):
         out_shape, x_shape = tuple(np.shape(out)), tuple(np.shape(x))
         if 0 in out_shape or 0 in x_shape:
             return A.full_like(x, 0, shape=out_shape + x_shape)
-        try:
-            rows = vmap(lambda ct: pullback(ct)[0])(_identity(out_shape, out.dtype))
-        except NoBatchingRuleError:
-            return autodiff.jacrev(fun, argnums)(*args, **kwargs)
+        rows = vmap(lambda ct: pullback(ct)[0])(_identity(out_shape, out.dtype))
         return _reshaped(rows, out_shape + x_shape)
 
     return jacrev_fn
