@@ -481,9 +481,11 @@ def test_an_entry_that_costs_little_as_python_is_not_compiled(tmp_path):
 
 def test_python_overhead_counts_lines_and_kernel_calls_and_refuses_loops():
     from tracejit.backends import glue
-    straight = "def entry(a0, w0, s, f):\n    t1 = w0[:s[0]]\n    _k0(a0, t1)\n    return (t1,)\n"
-    assert glue.python_overhead(straight) == pytest.approx(3 * glue._PER_LINE
-                                                         + glue._PER_KERNEL_CALL)
+    straight = ("def entry(a0, w0, s, f):\n    t1 = w0[:s[0]]\n    _k0(a0, t1)\n"
+                "    _blas.gemm_f32(_blas.readable(a0), _blas.readable(t1), w0)\n"
+                "    return (t1,)\n")
+    assert glue.python_overhead(straight) == pytest.approx(
+        4 * glue._PER_LINE + glue._PER_KERNEL_CALL + glue._PER_HELPER_CALL)
     looped = tracejit.compile(lambda x: tracejit.fori_loop(0, 3, lambda i, c: tnp.sin(c) * 2.0,
                                                            x), tiered=False)
     x = np.linspace(0, 1, 5)

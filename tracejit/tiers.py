@@ -49,9 +49,11 @@ _COMPILE_PER_KERNEL = 0.25
 _COMPILE_PER_EQUATION = 0.01
 _COMPILE_START = 0.5
 # Where the entry run as Python costs at most this part of a call (an estimate, by the time per
-# line and per kernel call of ``glue.python_overhead``), its compile is skipped on machines with
-# few cores (``TieredRun._entry_worth_building``).
-_PYTHON_ENTRY_SHARE = 0.03
+# line, kernel call and NumPy stand-in of ``glue.python_overhead``), its compile is skipped on
+# machines with few cores (``TieredRun._entry_worth_building``). Measured: the transformer
+# blocks' Python entries cost 0-4% of a call (estimated 0.3-3.7%), the MLP gradient's 3-15%
+# (estimated 4-6%).
+_PYTHON_ENTRY_SHARE = 0.04
 
 
 @dataclass(frozen=True)
@@ -348,7 +350,7 @@ class TieredRun:
         calls the compiled kernels, to run from now on. Building the entry (seconds of Numba,
         20 s for a transformer block) on a machine with few cores takes a core from the calls
         for all that time; where the Python entry costs a small part of a call
-        (``_PYTHON_ENTRY_SHARE``, by ``glue.python_overhead`` against the best of three calls
+        (``_PYTHON_ENTRY_SHARE``, by ``glue.python_overhead`` against the best of five calls
         timed here) the calls are at compiled speed already, and nothing is built. Machines
         with cores to spare (3 workers or more) build the entry beside the kernels instead."""
         from .backends import glue
@@ -361,7 +363,7 @@ class TieredRun:
         for k, _ in getattr(compiled, "_donations", ()):  # (never write the user's buffers)
             args[k] = args[k].copy()
         best = float("inf")
-        for _ in range(3):
+        for _ in range(5):
             started = time.perf_counter()
             run(args)
             best = min(best, time.perf_counter() - started)

@@ -148,9 +148,12 @@ def kernel_signatures(compiled, args) -> list[set]:
 
 # What the entry run as Python costs per call beyond the compiled entry, measured on the CI
 # machine (Python 3.11, NumPy 2): a statement of the glue (a view, a reshape, an allocation)
-# about 0.3 us, a call of a compiled kernel through its Numba dispatcher about 0.4 us.
+# about 0.3 us, a call of a compiled kernel through its Numba dispatcher about 0.4 us, a NumPy
+# stand-in for a BLAS product or runtime helper (np.matmul's dispatch and checks, where the
+# compiled entry calls BLAS directly) a few microseconds.
 _PER_LINE = 0.5e-6
 _PER_KERNEL_CALL = 0.5e-6
+_PER_HELPER_CALL = 3e-6
 
 
 def python_overhead(source: str) -> float | None:
@@ -161,4 +164,6 @@ def python_overhead(source: str) -> float | None:
     if any(line.startswith(("for ", "while ")) for line in lines):
         return None
     calls = sum(line.count("_k") for line in lines)
-    return len(lines) * _PER_LINE + calls * _PER_KERNEL_CALL
+    helpers = sum(line.count(f"{module}.") - line.count(f"{module}.readable(")
+                  for line in lines for module in ("_blas", "_rt", "_lapack"))
+    return len(lines) * _PER_LINE + calls * _PER_KERNEL_CALL + helpers * _PER_HELPER_CALL
