@@ -59,18 +59,7 @@ def interleaved_medians(*cases, repeat=7, min_time=0.2) -> list[float]:
 
 
 def median_seconds(fn, *args, repeat=7, min_time=0.2):
-    fn(*args)  # warm up (and compile)
-    times = []
-    for _ in range(repeat):
-        loops, start = 0, time.perf_counter()
-        while True:
-            fn(*args)
-            loops += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_time / repeat or loops >= 1000:
-                break
-        times.append(elapsed / loops)
-    return statistics.median(times)
+    return interleaved_medians((fn, args), repeat=repeat, min_time=min_time)[0]
 
 
 # --- the workloads (benchmarks/workloads.py), on tracejit and as plain NumPy -----------------

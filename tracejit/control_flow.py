@@ -25,22 +25,13 @@ from .errors import at_user_line
 from .ir import TensorType
 from .primitives import REGISTRY
 from .primitives import control as C
-from .tracing import Tracer, trace_subgraph
+from .tracing import Tracer, leaf_type, trace_subgraph
 from .transforms import control_ad  # noqa: F401  (attaches the derivative rules)
 from .transforms import control_batch  # noqa: F401  (attaches the batching rules)
 
 
 def _leaf_type(leaf, what: str) -> TensorType:
-    if isinstance(leaf, Tracer):
-        return leaf.ttype
-    if dtypes.is_python_scalar(leaf):
-        return TensorType((), dtypes.python_scalar_dtype(leaf), weak=True)
-    try:
-        array = np.asarray(leaf)
-        return TensorType(array.shape, dtypes.canonical_dtype(array.dtype))
-    except (TypeError, ValueError) as e:
-        raise TypeError(at_user_line(f"{what} is a {type(leaf).__name__} ({e}); control flow "
-                                     "takes arrays and scalars (in tuples, lists or dicts)"))
+    return leaf_type(leaf, what, "control flow")
 
 
 def _as_type(leaf, ttype: TensorType):

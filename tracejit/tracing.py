@@ -399,3 +399,20 @@ __all__ = ["Trace", "Tracer", "GraphTracer", "GraphTrace", "bind", "current_trac
            "constant_trace", "current_graph_trace", "eval_graph", "find_trace", "new_trace",
            "new_graph_trace", "trace_flat", "trace_subgraph", "ClosureTrace",
            "SourceInfo", "UnexpectedTracerError"]
+
+
+
+def leaf_type(leaf, what: str, taker: str) -> TensorType:
+    """The abstract type of a traced function's argument ``leaf`` (a tracer's own, a Python
+    scalar's weak one, an array's); ``what`` names it and ``taker`` the function taking it in
+    the error for anything else."""
+    if isinstance(leaf, Tracer):
+        return leaf.ttype
+    if dtypes.is_python_scalar(leaf):
+        return TensorType((), dtypes.python_scalar_dtype(leaf), weak=True)
+    try:
+        array = np.asarray(leaf)
+        return TensorType(array.shape, dtypes.canonical_dtype(array.dtype))
+    except (TypeError, ValueError) as e:
+        raise TypeError(at_user_line(f"{what} is a {type(leaf).__name__} ({e}); {taker} "
+                                     "takes arrays and scalars (in tuples, lists or dicts)"))

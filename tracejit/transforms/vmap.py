@@ -17,7 +17,7 @@ from .. import dtypes, pytree
 from ..errors import TracerConversionError, at_user_line
 from ..ir import TensorType
 from ..primitives import batch_support as B
-from ..tracing import Tracer
+from ..tracing import leaf_type
 from .batching import batch_eval, check_batchable
 from .custom_batch import trace_example
 
@@ -63,16 +63,7 @@ def _arg_names(fun, n: int) -> list[str]:
 
 
 def _leaf_type(leaf, path: str) -> TensorType:
-    if isinstance(leaf, Tracer):
-        return leaf.ttype
-    if dtypes.is_python_scalar(leaf):
-        return TensorType((), dtypes.python_scalar_dtype(leaf), weak=True)
-    try:
-        array = np.asarray(leaf)
-        return TensorType(array.shape, dtypes.canonical_dtype(array.dtype))
-    except (TypeError, ValueError) as e:
-        raise TypeError(at_user_line(f"vmap: {path} is a {type(leaf).__name__} ({e}); vmap "
-                                     "takes arrays and scalars (in tuples, lists or dicts)"))
+    return leaf_type(leaf, f"vmap: {path}", "vmap")
 
 
 def _in_axes_per_leaf(in_axes, args, kwargs, names) -> list:
