@@ -494,11 +494,12 @@ def test_python_overhead_counts_lines_and_kernel_calls_and_refuses_loops():
     assert glue.python_overhead(entry_run(looped).entry_source) is None
 
 
+@pytest.mark.skipif(__import__("tracejit.backends.blas_threads").backends.blas_threads.threads()
+                    is None, reason="NumPy's BLAS here is not an OpenBLAS whose threads can be "
+                    "set (a NumPy built against a system BLAS): nothing to cap")
 def test_blas_threads_are_capped_while_builds_overlap_and_given_back():
     from tracejit.backends import blas_threads
     before = blas_threads.threads()
-    if before is None:
-        pytest.skip("NumPy's BLAS here is not an OpenBLAS whose threads can be set")
     cores = len(os.sched_getaffinity(0))
     with blas_threads.capped(cores):  # every core busy with workers: one BLAS thread left
         assert blas_threads.threads() == 1

@@ -33,6 +33,7 @@ from ..primitives import batch_support as B
 from ..primitives import control as C
 from ..tracing import eval_graph, trace_subgraph
 from .batching import batch_eval, batch_graph
+from .control_ad import _split
 
 
 def _norm(args, bdims, at=0):
@@ -88,15 +89,6 @@ def _substituted(values, flags, keep, size):
             v = _select_batched(keep, v, row, size)
         out.append(v)
     return out
-
-
-def _split(values, *sizes) -> list[list]:
-    parts, k = [], 0
-    for n in sizes:
-        parts.append(list(values[k:k + n]))
-        k += n
-    parts.append(list(values[k:]))
-    return parts
 
 
 # --- cond ------------------------------------------------------------------------------------
