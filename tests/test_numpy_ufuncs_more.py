@@ -132,6 +132,20 @@ def test_python_scalars_are_weak(backend, rng):
     assert_each_matches({name: fn for name, fn, _ in UNARY}, (2,), "interpreter", shared=False)
 
 
+def test_comparisons_with_a_python_int_argument_beyond_the_array_dtype(backend):
+    """A Python int given as an argument is traced (its value unknown): compared with an
+    integer array it is compared as the number it is, as NumPy does, never wrapped into the
+    array's dtype (uint8 >= -4 is True; found by the fuzzer, seed 43, program 123)."""
+    compare = tracejit.compile(lambda a, s: (a >= s, a < s, a == s, s > a, s != a),
+                               backend=backend)
+    for a in (np.array([1, 200], np.uint8)[::-1], np.array([-3, 100], np.int8),
+              np.array([1, 2 ** 63], np.uint64), np.array([5, -5], np.int64)):
+        for s in (-4, 5, 300, -1):
+            got, want = compare(a, s), (a >= s, a < s, a == s, s > a, s != a)
+            for g, w in zip(got, want):
+                np.testing.assert_array_equal(g, w, err_msg=f"{a.dtype} against {s}")
+
+
 def test_small_int_and_half_dtypes_promote_as_numpy(rng):
     """int8 -> float16, int16 -> float32, uint64 -> float64, float16 computed as NumPy's float16
     loops (in float32, rounded once)."""

@@ -139,10 +139,23 @@ def _define_comparison(ufunc, prim):
                 answer = _beyond_range(prim if k == 0 else _SWAPPED[prim], x, v)
                 if answer is not None:
                     return answer
+            args = [_exact_int(a, other) for a, other in (args, args[::-1])]
         return apply_ufunc(ufunc, body, args)
 
     fn.__name__ = fn.__qualname__ = ufunc.__name__
     return fn
+
+
+def _exact_int(value, x):
+    """A traced Python int (a weak int64 argument, its value unknown while tracing) compared
+    with an integer array: made a strong int64, so the comparison is of the numbers themselves
+    (an int8 or uint8 array then compares in int64, a uint64 one as mixed signs), as NumPy's
+    is for any Python int, where converting it to the array's dtype would wrap (uint8 >= -4
+    read as uint8 >= 252). The value-known case is ``_beyond_range``."""
+    if not (P.is_traced(value) and value.ttype.weak and value.dtype.kind in "iu"
+            and P.is_traced(x) and not x.ttype.weak and x.dtype.kind in "iu"):
+        return value
+    return P.convert(value, np.int64)
 
 
 def _beyond_range(prim, x, value):
